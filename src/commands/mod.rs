@@ -1,0 +1,126 @@
+//! Subcommands, one file each. This is the only layer that uses `anyhow`:
+//! library errors are typed; here they become messages and exit codes.
+//!
+//! Exit codes (documented in the README):
+//! * 0: everything processed;
+//! * 1: the run finished, but some objects failed (see stderr and the
+//!   `failures` table), or some rule tests failed;
+//! * 2: the run could not start or was aborted (bad arguments, rules that do
+//!   not load, an unusable data directory).
+
+mod rules_cmd;
+mod scan;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use trailwatch::rules::{LoadOptions, RuleError, RuleSet};
+
+/// CloudTrail anomaly detection: Sigma rules over CloudTrail logs, alerts in
+/// SQLite.
+#[derive(Debug, Parser)]
+#[command(name = "trailwatch", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "TRAILWATCH_LOG_FORMAT")]
+    log_format: LogFormat,
+    /// More logging (-v: debug, -vv: trace). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Scan local CloudTrail files and folders, store and print new alerts.
+    Scan(scan::ScanArgs),
+    /// List, test and lint Sigma rules.
+    Rules(rules_cmd::RulesArgs),
+}
+
+/// Where rules come from; shared by every subcommand that evaluates rules.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RuleArgs {
+    /// Load Sigma rules from this folder instead of the built-in set.
+    #[arg(long, value_name = "DIR", env = "TRAILWATCH_RULES")]
+    pub rules: Option<PathBuf>,
+}
+
+impl RuleArgs {
+    /// Loads the rule set; any load error aborts (exit 2) after listing all.
+    pub fn load(&self) -> anyhow::Result<RuleSet> {
+        let opts = LoadOptions::default();
+        let (set, errors) = match &self.rules {
+            Some(dir) => RuleSet::load_dir(dir, &opts),
+            None => RuleSet::embedded(&opts),
+        };
+        if !errors.is_empty() {
+            for e in &errors {
+                eprintln!("error: {e}");
+            }
+            anyhow::bail!("{} rule error(s); nothing was scanned", errors.len());
+        }
+        Ok(set)
+    }
+
+    pub fn describe(&self) -> String {
+        match &self.rules {
+            Some(d) => d.display().to_string(),
+            None => "built-in rules".into(),
+        }
+    }
+}
+
+/// Errors that abort a command with exit code 2.
+fn fatal(e: anyhow::Error) -> ExitCode {
+    eprintln!("trailwatch: {e:#}");
+    ExitCode::from(2)
+}
+
+fn init_logging(format: LogFormat, verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "info",
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.with_target(false).init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+pub fn main() -> ExitCode {
+    // Everything trailwatch creates is private to its owner.
+    // SAFETY: umask is process-wide and set before any thread starts.
+    unsafe {
+        libc::umask(0o077);
+    }
+    let cli = Cli::parse();
+    init_logging(cli.log_format, cli.verbose);
+    let result = match cli.command {
+        Command::Scan(args) => scan::run(args),
+        Command::Rules(args) => rules_cmd::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => fatal(e),
+    }
+}
+
+/// Formats one rule error for listings.
+pub fn rule_error_line(e: &RuleError) -> String {
+    format!("error: {e}")
+}

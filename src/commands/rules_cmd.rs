@@ -1,0 +1,116 @@
+//! `trailwatch rules list|test|lint`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use comfy_table::{ContentArrangement, Table, presets};
+use trailwatch::rules::{LoadOptions, RuleSet, run_rule_tests};
+
+#[derive(Debug, clap::Args)]
+pub struct RulesArgs {
+    #[command(subcommand)]
+    command: RulesCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum RulesCommand {
+    /// Print name, id, level, status and the fields each rule uses.
+    List {
+        #[command(flatten)]
+        rules: super::RuleArgs,
+    },
+    /// Run every rule's embedded true-positive and true-negative events.
+    Test {
+        /// Rule folder (default: the built-in rules).
+        dir: Option<PathBuf>,
+    },
+    /// Load every rule in DIR and report all problems in one pass.
+    Lint {
+        /// Rule folder (default: the built-in rules).
+        dir: Option<PathBuf>,
+    },
+}
+
+fn load_all(dir: &Option<PathBuf>) -> (RuleSet, Vec<trailwatch::rules::RuleError>) {
+    let opts = LoadOptions::default();
+    match dir {
+        Some(d) => RuleSet::load_dir(d, &opts),
+        None => RuleSet::embedded(&opts),
+    }
+}
+
+pub fn run(args: RulesArgs) -> anyhow::Result<ExitCode> {
+    match args.command {
+        RulesCommand::List { rules } => {
+            let set = rules.load()?;
+            let mut t = Table::new();
+            t.load_preset(presets::NOTHING)
+                .set_content_arrangement(ContentArrangement::Dynamic)
+                .set_header(["NAME", "ID", "LEVEL", "STATUS", "FIELDS"]);
+            for r in set.rules() {
+                t.add_row([
+                    r.name.clone(),
+                    r.id.clone(),
+                    r.level.to_string(),
+                    r.status.clone(),
+                    r.fields().join(", "),
+                ]);
+            }
+            println!("{t}");
+            let (by_name, by_source, always) = set.index_stats();
+            eprintln!(
+                "{} rules: {by_name} dispatched by eventName, {by_source} by eventSource, {always} on every record",
+                set.len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        RulesCommand::Lint { dir } => {
+            let (set, errors) = load_all(&dir);
+            for e in &errors {
+                println!("{}", super::rule_error_line(e));
+            }
+            println!("{} loaded, {} errors", set.len(), errors.len());
+            Ok(if errors.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        RulesCommand::Test { dir } => {
+            let (set, errors) = load_all(&dir);
+            for e in &errors {
+                println!("{}", super::rule_error_line(e));
+            }
+            let outcomes = run_rule_tests(&set);
+            let mut failed = 0;
+            for r in set.rules() {
+                let mine: Vec<_> = outcomes.iter().filter(|o| o.rule == r.name).collect();
+                let bad: Vec<_> = mine.iter().filter(|o| !o.passed).collect();
+                failed += bad.len();
+                let status = if mine.is_empty() {
+                    "no tests"
+                } else if bad.is_empty() {
+                    "ok"
+                } else {
+                    "FAILED"
+                };
+                println!("{:<48} {:>3} cases  {status}", r.name, mine.len());
+                for o in bad {
+                    println!("    {} #{}: {}", o.kind, o.index, o.reason);
+                }
+            }
+            println!(
+                "{} rules, {} cases, {} failed, {} load errors",
+                set.len(),
+                outcomes.len(),
+                failed,
+                errors.len()
+            );
+            Ok(if failed == 0 && errors.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+    }
+}

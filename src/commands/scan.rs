@@ -1,0 +1,369 @@
+//! `trailwatch scan PATH...`: local files and folders through the pipeline.
+//!
+//! Threads: one walks the paths and consults the ledger, N workers read and
+//! decode files and evaluate rules, and this thread commits outcomes to
+//! SQLite in batches and prints new alerts. Channels are bounded, so memory
+//! does not grow with the number of files.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use crossbeam_channel::{RecvTimeoutError, bounded};
+use trailwatch::decode::{DEFAULT_MAX_OBJECT_BYTES, DecodeOptions};
+use trailwatch::pipeline::{
+    ObjectError, ObjectMeta, ObjectOutcome, Outcome, PipelineOptions, Worker,
+};
+use trailwatch::sources::SourceError;
+use trailwatch::sources::local::{self, LocalFile};
+use trailwatch::store::{self, Store};
+
+use super::RuleArgs;
+use crate::output::{AlertFormat, AlertWriter};
+
+#[derive(Debug, clap::Args)]
+pub struct ScanArgs {
+    /// CloudTrail files or folders (recursive): `{"Records":[...]}` as .json
+    /// or .json.gz, or NDJSON. Gzip is detected from the content.
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<PathBuf>,
+    #[command(flatten)]
+    rules: RuleArgs,
+    #[command(flatten)]
+    data: DataDirArgs,
+    /// Output format of the new alerts on stdout.
+    #[arg(long, value_enum, default_value_t = AlertFormat::Table)]
+    format: AlertFormat,
+    /// Cap on the decompressed size of one object (e.g. 1GiB, 64MiB, 1000000).
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_OBJECT_BYTES, value_parser = parse_bytes, env = "TRAILWATCH_MAX_OBJECT_BYTES")]
+    max_object_bytes: u64,
+    /// Worker threads (default: one per core).
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+    /// Process files again even if the ledger has them unchanged.
+    #[arg(long)]
+    reprocess: bool,
+    /// Evaluate Insights records too (skipped by default).
+    #[arg(long)]
+    include_insights: bool,
+}
+
+/// The data directory, shared by every command that touches the store.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DataDirArgs {
+    /// Where alerts.db (and aggregates) live; created 0700.
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "TRAILWATCH_DATA_DIR",
+        default_value = "./trailwatch-data"
+    )]
+    pub data_dir: PathBuf,
+}
+
+/// Parses `1GiB`, `64MiB`, `10KB`, `1000`.
+pub fn parse_bytes(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size such as 1GiB or 1000000"))?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1000,
+        "kib" => 1 << 10,
+        "m" | "mb" => 1_000_000,
+        "mib" => 1 << 20,
+        "g" | "gb" => 1_000_000_000,
+        "gib" => 1 << 30,
+        "t" | "tb" => 1_000_000_000_000,
+        "tib" => 1 << 40,
+        other => return Err(format!("unknown size unit `{other}`")),
+    };
+    Ok((n * mult as f64) as u64)
+}
+
+/// What the walker and workers send to the committing thread.
+enum Done {
+    Object(ObjectOutcome),
+    /// A digest file, skipped without reading.
+    Digest,
+    /// In the ledger with the same size and mtime: not read again.
+    Unchanged,
+    /// Could not even be listed.
+    SourceFailed(SourceError),
+}
+
+#[derive(Debug, Default)]
+struct Totals {
+    objects: u64,
+    ok: u64,
+    digests: u64,
+    unchanged: u64,
+    failed: u64,
+    records: u64,
+    skipped: u64,
+    new_alerts: u64,
+}
+
+pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let rules = Arc::new(args.rules.load()?);
+    let mut store = Store::open(&args.data.data_dir).context("cannot open the alert store")?;
+    for (path, mode) in store::loose_permissions(&args.data.data_dir) {
+        tracing::warn!(path = %path.display(), mode = format!("{mode:o}"), "data directory entry is readable by others; expected 0700 directories and 0600 files");
+    }
+    tracing::info!(rules = rules.len(), source = %args.rules.describe(), data_dir = %args.data.data_dir.display(), "scan starting");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        // A second Ctrl-C kills the process (the default action is restored
+        // by exiting); committed work is safe either way.
+        let _ = ctrlc::set_handler(move || {
+            if stop.swap(true, Ordering::SeqCst) {
+                std::process::exit(130);
+            }
+            eprintln!(
+                "trailwatch: interrupted; finishing in-flight files (Ctrl-C again to quit now)"
+            );
+        });
+    }
+
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+        .max(1);
+    let (todo_tx, todo_rx) = bounded::<LocalFile>(threads * 4);
+    let (done_tx, done_rx) = bounded::<Done>(threads * 16);
+
+    // Walker: lists files, skips digests and unchanged ones.
+    let walker = {
+        let done_tx = done_tx.clone();
+        let paths = args.paths.clone();
+        let stop = stop.clone();
+        let reprocess = args.reprocess;
+        let ledger =
+            Store::open_read_only(&args.data.data_dir).context("cannot open the ledger")?;
+        std::thread::Builder::new().name("walk".into()).spawn(move || {
+            for item in local::walk(&paths) {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let msg = match item {
+                    Err(e) => Done::SourceFailed(e),
+                    Ok(f) if f.digest => Done::Digest,
+                    Ok(f) => {
+                        let name = f.path.display().to_string();
+                        let unchanged = !reprocess
+                            && matches!(ledger.ledger_entry(&name), Ok(Some(e))
+                                if e.size == f.size && e.mtime_ns == f.mtime_ns && e.status != "failed");
+                        if unchanged {
+                            Done::Unchanged
+                        } else {
+                            if todo_tx.send(f).is_err() {
+                                break;
+                            }
+                            continue;
+                        }
+                    }
+                };
+                if done_tx.send(msg).is_err() {
+                    break;
+                }
+            }
+        })?
+    };
+
+    let opts = PipelineOptions {
+        max_object_bytes: args.max_object_bytes,
+        decode: DecodeOptions {
+            include_insights: args.include_insights,
+        },
+    };
+    let mut workers = Vec::new();
+    for i in 0..threads {
+        let todo_rx = todo_rx.clone();
+        let done_tx = done_tx.clone();
+        let rules = rules.clone();
+        let stop = stop.clone();
+        workers.push(
+            std::thread::Builder::new()
+                .name(format!("worker-{i}"))
+                .spawn(move || {
+                    let mut worker = Worker::new(rules, opts);
+                    let mut raw = Vec::new();
+                    for f in todo_rx {
+                        if stop.load(Ordering::SeqCst) {
+                            break;
+                        }
+                        let outcome = process_file(&mut worker, &mut raw, f);
+                        if done_tx.send(Done::Object(outcome)).is_err() {
+                            break;
+                        }
+                    }
+                })?,
+        );
+    }
+    drop(done_tx);
+    drop(todo_rx);
+
+    let stdout = std::io::stdout().lock();
+    let mut writer = AlertWriter::new(args.format, stdout);
+    let mut totals = Totals::default();
+    let mut batch: Vec<ObjectOutcome> = Vec::new();
+    let mut last_commit = Instant::now();
+    let flush = |batch: &mut Vec<ObjectOutcome>,
+                 store: &mut Store,
+                 writer: &mut AlertWriter<_>,
+                 totals: &mut Totals|
+     -> anyhow::Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let summary = store
+            .commit(batch)
+            .context("committing to the alert store")?;
+        for (oc, fresh) in batch.iter().zip(&summary.new_alerts) {
+            if let Outcome::Processed { alerts, .. } = &oc.outcome {
+                for &i in fresh {
+                    writer
+                        .write(&alerts[i])
+                        .context("writing alerts to stdout")?;
+                }
+            }
+        }
+        totals.new_alerts += summary.new_alert_count as u64;
+        batch.clear();
+        Ok(())
+    };
+    loop {
+        match done_rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(Done::Object(oc)) => {
+                totals.objects += 1;
+                match &oc.outcome {
+                    Outcome::Processed { stats, .. } => {
+                        if stats.digest {
+                            totals.digests += 1;
+                        } else {
+                            totals.ok += 1;
+                        }
+                        totals.records += stats.records;
+                        totals.skipped += stats.skipped();
+                    }
+                    Outcome::Failed(e) => {
+                        totals.failed += 1;
+                        tracing::error!(object = %oc.meta.name, class = e.class(), "{e}");
+                    }
+                }
+                batch.push(oc);
+            }
+            Ok(Done::Digest) => {
+                totals.objects += 1;
+                totals.digests += 1;
+            }
+            Ok(Done::Unchanged) => {
+                totals.objects += 1;
+                totals.unchanged += 1;
+            }
+            Ok(Done::SourceFailed(e)) => {
+                totals.objects += 1;
+                totals.failed += 1;
+                tracing::error!(object = %e.object(), class = e.class(), "{e}");
+                let meta = ObjectMeta {
+                    name: e.object(),
+                    size: 0,
+                    mtime_ns: None,
+                    fingerprint: String::new(),
+                };
+                batch.push(ObjectOutcome {
+                    meta,
+                    outcome: Outcome::Failed(ObjectError::Source(e)),
+                });
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+        if batch.len() >= 256
+            || (!batch.is_empty() && last_commit.elapsed() >= Duration::from_millis(500))
+        {
+            flush(&mut batch, &mut store, &mut writer, &mut totals)?;
+            last_commit = Instant::now();
+        }
+    }
+    flush(&mut batch, &mut store, &mut writer, &mut totals)?;
+    writer.finish().context("writing alerts to stdout")?;
+    let _ = walker.join();
+    for w in workers {
+        let _ = w.join();
+    }
+
+    let total_alerts = store.alert_count()?;
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "scanned {} objects ({} ok, {} digest, {} unchanged, {} failed): {} records, {} skipped; alerts: {} new, {} total; {:.2} s, {:.0} records/s",
+        totals.objects,
+        totals.ok,
+        totals.digests,
+        totals.unchanged,
+        totals.failed,
+        totals.records,
+        totals.skipped,
+        totals.new_alerts,
+        total_alerts,
+        secs,
+        totals.records as f64 / secs.max(1e-9),
+    );
+    if stop.load(Ordering::SeqCst) {
+        eprintln!("trailwatch: interrupted; run the same command again to continue");
+        return Ok(ExitCode::from(130));
+    }
+    Ok(if totals.failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn process_file(worker: &mut Worker, raw: &mut Vec<u8>, f: LocalFile) -> ObjectOutcome {
+    let name = f.path.display().to_string();
+    raw.clear();
+    let read = std::fs::File::open(&f.path).and_then(|mut file| file.read_to_end(raw));
+    let mut meta = ObjectMeta {
+        name,
+        size: f.size,
+        mtime_ns: f.mtime_ns,
+        fingerprint: String::new(),
+    };
+    if let Err(source) = read {
+        return ObjectOutcome {
+            meta,
+            outcome: Outcome::Failed(ObjectError::Source(SourceError::Io {
+                path: f.path,
+                source,
+            })),
+        };
+    }
+    meta.fingerprint = format!("blake3:{}", blake3::hash(raw).to_hex());
+    worker.process(meta, &raw[..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_bytes;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_bytes("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_bytes("64MiB"), Ok(64 << 20));
+        assert_eq!(parse_bytes("1000"), Ok(1000));
+        assert!(parse_bytes("ten").is_err());
+    }
+}

@@ -1,0 +1,448 @@
+//! Decoding: raw object bytes → decompressed JSON → records borrowed from one
+//! parse.
+//!
+//! An object goes through three steps, each with its own failure class:
+//!
+//! 1. [`read_object`] reads from any [`std::io::Read`] into a reused buffer,
+//!    gunzipping when the first two bytes are the gzip magic (whatever the
+//!    name says) and stopping at a decompressed-size cap, so that a gzip bomb
+//!    costs at most `max_object_bytes` of memory.
+//! 2. [`Decoder::decode`] parses the document once with simd-json into a
+//!    tape. It recognises a CloudTrail delivery file (`{"Records":[...]}`),
+//!    NDJSON (one record, or one delivery document, per line), a single
+//!    record, and a digest file. Every record is checked before any is
+//!    handed out, so an object either yields all its records or fails whole:
+//!    that keeps the ledger's "processed exactly once" simple.
+//! 3. Each record is handed to the caller as a [`Record`], a `Copy` view into
+//!    the tape. Nothing is copied out of the buffer unless a rule fires.
+
+mod record;
+
+pub(crate) use record::any_scalar as record_any_scalar;
+pub use record::{Leaf, Record};
+
+use std::io::{BufRead, BufReader, Read};
+
+use flate2::bufread::MultiGzDecoder;
+use simd_json::prelude::*;
+use simd_json::tape::{Tape, Value as TapeValue};
+use simd_json::{Buffers, INPUT_PADDING};
+
+/// Default cap on the decompressed size of one object (1 GiB).
+pub const DEFAULT_MAX_OBJECT_BYTES: u64 = 1 << 30;
+
+/// Why one object could not be decoded. Every variant names the object.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("{object}: read failed: {source}")]
+    Read {
+        object: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{object}: corrupt gzip stream: {source}")]
+    Gzip {
+        object: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{object}: decompressed size exceeds the cap of {limit} bytes (--max-object-bytes)")]
+    TooLarge { object: String, limit: u64 },
+    #[error("{object}: empty object (no JSON document)")]
+    Empty { object: String },
+    #[error("{object}: invalid JSON{}: {reason}", line.map(|l| format!(" on line {l}")).unwrap_or_default())]
+    Json {
+        object: String,
+        line: Option<usize>,
+        reason: String,
+    },
+    #[error(
+        "{object}: top-level JSON {found}; expected an object with \"Records\", or NDJSON records"
+    )]
+    NotAnObject { object: String, found: &'static str },
+    #[error("{object}: \"Records\" is a JSON {found}, not an array")]
+    RecordsNotArray { object: String, found: &'static str },
+    #[error("{object}: record #{index} is a JSON {found}, not an object")]
+    RecordNotObject {
+        object: String,
+        index: usize,
+        found: &'static str,
+    },
+}
+
+impl DecodeError {
+    /// A short, stable name for the failure class; stored in the `failures`
+    /// table and used by tests and metrics.
+    pub fn class(&self) -> &'static str {
+        match self {
+            DecodeError::Read { .. } => "read",
+            DecodeError::Gzip { .. } => "gzip",
+            DecodeError::TooLarge { .. } => "too_large",
+            DecodeError::Empty { .. } => "empty",
+            DecodeError::Json { .. } => "json",
+            DecodeError::NotAnObject { .. } => "not_an_object",
+            DecodeError::RecordsNotArray { .. } => "records_not_array",
+            DecodeError::RecordNotObject { .. } => "record_not_object",
+        }
+    }
+}
+
+/// Reads `reader` into `out` (cleared first), gunzipping if the stream starts
+/// with the gzip magic. Multi-member gzip is read to the end. Fails with
+/// [`DecodeError::TooLarge`] as soon as more than `limit` bytes come out; at
+/// most `limit + 1` bytes are ever held.
+///
+/// On success `out` holds the document followed by [`INPUT_PADDING`] zero
+/// bytes, which lets the parser skip its own padded copy; the document length
+/// is returned.
+pub fn read_object<R: Read>(
+    object: &str,
+    reader: R,
+    limit: u64,
+    out: &mut Vec<u8>,
+) -> Result<usize, DecodeError> {
+    out.clear();
+    let mut reader = BufReader::with_capacity(64 * 1024, reader);
+    let head = reader.fill_buf().map_err(|source| DecodeError::Read {
+        object: object.to_owned(),
+        source,
+    })?;
+    let gzipped = head.len() >= 2 && head[0] == 0x1f && head[1] == 0x8b;
+    let result = if gzipped {
+        MultiGzDecoder::new(reader)
+            .take(limit.saturating_add(1))
+            .read_to_end(out)
+            .map_err(|source| DecodeError::Gzip {
+                object: object.to_owned(),
+                source,
+            })
+    } else {
+        reader
+            .take(limit.saturating_add(1))
+            .read_to_end(out)
+            .map_err(|source| DecodeError::Read {
+                object: object.to_owned(),
+                source,
+            })
+    };
+    result?;
+    if out.len() as u64 > limit {
+        out.clear();
+        out.shrink_to(1 << 20);
+        return Err(DecodeError::TooLarge {
+            object: object.to_owned(),
+            limit,
+        });
+    }
+    let len = out.len();
+    out.resize(len + INPUT_PADDING, 0);
+    Ok(len)
+}
+
+/// What one decoded object contained, besides the records handed out.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct DocumentStats {
+    /// Records handed to the caller.
+    pub records: u64,
+    /// Insights records (`eventType: AwsCloudTrailInsight`), skipped.
+    pub insights_skipped: u64,
+    /// JSON objects with none of the CloudTrail record fields, skipped.
+    pub foreign_skipped: u64,
+    /// The object is a CloudTrail digest file; it holds no records.
+    pub digest: bool,
+}
+
+impl DocumentStats {
+    pub fn skipped(&self) -> u64 {
+        self.insights_skipped + self.foreign_skipped
+    }
+}
+
+/// Decoding options.
+#[derive(Debug, Clone, Copy)]
+pub struct DecodeOptions {
+    /// Hand Insights records to the caller instead of skipping them.
+    pub include_insights: bool,
+}
+
+impl Default for DecodeOptions {
+    fn default() -> Self {
+        DecodeOptions {
+            include_insights: false,
+        }
+    }
+}
+
+/// A reusable parser: owns the simd-json scratch buffers and the tape
+/// allocation, so that steady-state decoding allocates nothing per object.
+pub struct Decoder {
+    buffers: Buffers,
+    tape: Option<Tape<'static>>,
+    options: DecodeOptions,
+}
+
+impl Default for Decoder {
+    fn default() -> Self {
+        Self::new(DecodeOptions::default())
+    }
+}
+
+impl Decoder {
+    pub fn new(options: DecodeOptions) -> Self {
+        Decoder {
+            buffers: Buffers::new(1 << 16),
+            tape: Some(Tape::null().reset()),
+            options,
+        }
+    }
+
+    /// Parses the document in `buf[..len]` (followed by [`INPUT_PADDING`]
+    /// bytes, as [`read_object`] leaves it) and calls `on_record` for every
+    /// record. Strings are unescaped in place, so `buf` is modified.
+    ///
+    /// Either every record is handed out and `Ok` returned, or none is and
+    /// the object fails.
+    pub fn decode<F>(
+        &mut self,
+        object: &str,
+        buf: &mut [u8],
+        len: usize,
+        mut on_record: F,
+    ) -> Result<DocumentStats, DecodeError>
+    where
+        F: FnMut(Record<'_>),
+    {
+        debug_assert!(buf.len() >= len + INPUT_PADDING);
+        let mut stats = DocumentStats::default();
+        let body = &buf[..len];
+        let Some(start) = body.iter().position(|b| !b.is_ascii_whitespace()) else {
+            return Err(DecodeError::Empty {
+                object: object.to_owned(),
+            });
+        };
+        let start = if body[start..].starts_with(b"\xEF\xBB\xBF") {
+            start + 3
+        } else {
+            start
+        };
+        if is_ndjson(&body[start..]) {
+            // One record (or one delivery document) per line.
+            return self.decode_ndjson(object, buf, start, len, &mut stats, &mut on_record);
+        }
+        let mut tape = self.take_tape();
+        let parsed = simd_json::fill_tape_padded(
+            &mut buf[start..],
+            len - start,
+            &mut self.buffers,
+            &mut tape,
+        );
+        let result = match parsed {
+            Err(e) => Err(json_error(object, None, &e)),
+            Ok(()) => {
+                let root = tape.as_value();
+                handle_document(object, root, self.options, &mut stats, &mut on_record, 0)
+            }
+        };
+        self.tape = Some(tape.reset());
+        result.map(|()| stats)
+    }
+
+    fn decode_ndjson<F>(
+        &mut self,
+        object: &str,
+        buf: &mut [u8],
+        start: usize,
+        len: usize,
+        stats: &mut DocumentStats,
+        on_record: &mut F,
+    ) -> Result<DocumentStats, DecodeError>
+    where
+        F: FnMut(Record<'_>),
+    {
+        // Line spans first (a line never contains a raw newline in JSON).
+        let mut spans = Vec::new();
+        let mut pos = start;
+        let mut line_no = 1 + memchr::memchr_iter(b'\n', &buf[..start]).count();
+        while pos < len {
+            let end = memchr::memchr(b'\n', &buf[pos..len]).map_or(len, |i| pos + i);
+            let line = &buf[pos..end];
+            if line.iter().any(|b| !b.is_ascii_whitespace()) {
+                spans.push((line_no, pos, end));
+            }
+            pos = end + 1;
+            line_no += 1;
+        }
+        // Parsing unescapes strings in place, so a line cannot be parsed
+        // twice. To keep "all records or none", every line is first checked
+        // on a scratch copy, then parsed for real. Lines are small (one
+        // record), so the copy is cheap next to losing atomicity.
+        let mut scratch: Vec<u8> = Vec::new();
+        let mut tape = self.take_tape();
+        for &(line_no, s, e) in &spans {
+            scratch.clear();
+            scratch.extend_from_slice(&buf[s..e]);
+            let n = scratch.len();
+            scratch.resize(n + INPUT_PADDING, 0);
+            let mut t = tape.reset();
+            let res = simd_json::fill_tape_padded(&mut scratch, n, &mut self.buffers, &mut t);
+            let checked = match res {
+                Err(e) => Err(json_error(object, Some(line_no), &e)),
+                Ok(()) => validate_document(object, t.as_value()),
+            };
+            tape = t.reset();
+            checked.map_err(|e| with_line(e, line_no))?;
+        }
+        for &(_, s, e) in &spans {
+            let mut t = tape.reset();
+            let res = simd_json::fill_tape_padded(&mut buf[s..], e - s, &mut self.buffers, &mut t);
+            if let Ok(()) = res {
+                // Validated above; cannot fail now.
+                let _ = handle_document(object, t.as_value(), self.options, stats, on_record, 0);
+            }
+            tape = t.reset();
+        }
+        self.tape = Some(tape.reset());
+        Ok(*stats)
+    }
+
+    fn take_tape<'a>(&mut self) -> Tape<'a> {
+        self.tape
+            .take()
+            .unwrap_or_else(|| Tape::null().reset())
+            .reset()
+    }
+}
+
+/// A document is NDJSON when its first line is a complete JSON object and
+/// more non-blank content follows. A pretty-printed delivery file starts with
+/// `{` alone or `{"Records": [` on its first line, so it never qualifies.
+fn is_ndjson(body: &[u8]) -> bool {
+    let Some(nl) = memchr::memchr(b'\n', body) else {
+        return false;
+    };
+    let first = body[..nl].trim_ascii();
+    if first.len() < 2 || first[0] != b'{' || first[first.len() - 1] != b'}' {
+        return false;
+    }
+    body[nl + 1..].iter().any(|b| !b.is_ascii_whitespace())
+}
+
+fn with_line(e: DecodeError, line_no: usize) -> DecodeError {
+    match e {
+        DecodeError::RecordsNotArray { object, found } => DecodeError::Json {
+            object,
+            line: Some(line_no),
+            reason: format!("\"Records\" is a JSON {found}, not an array"),
+        },
+        DecodeError::RecordNotObject {
+            object,
+            index,
+            found,
+        } => DecodeError::Json {
+            object,
+            line: Some(line_no),
+            reason: format!("record #{index} is a JSON {found}, not an object"),
+        },
+        DecodeError::NotAnObject { object, found } => DecodeError::Json {
+            object,
+            line: Some(line_no),
+            reason: format!("line holds a JSON {found}, not an object"),
+        },
+        other => other,
+    }
+}
+
+fn json_error(object: &str, line: Option<usize>, e: &simd_json::Error) -> DecodeError {
+    DecodeError::Json {
+        object: object.to_owned(),
+        line,
+        reason: e.to_string(),
+    }
+}
+
+pub(crate) fn type_name(v: TapeValue<'_, '_>) -> &'static str {
+    match v.value_type() {
+        ValueType::Null => "null",
+        ValueType::Bool => "boolean",
+        ValueType::String => "string",
+        ValueType::Array => "array",
+        ValueType::Object => "object",
+        _ => "number",
+    }
+}
+
+/// Checks the shape of a document without handing out records.
+fn validate_document(object: &str, root: TapeValue<'_, '_>) -> Result<(), DecodeError> {
+    let Some(obj) = root.as_object() else {
+        return Err(DecodeError::NotAnObject {
+            object: object.to_owned(),
+            found: type_name(root),
+        });
+    };
+    if let Some(records) = obj.get("Records") {
+        let Some(arr) = records.as_array() else {
+            return Err(DecodeError::RecordsNotArray {
+                object: object.to_owned(),
+                found: type_name(records),
+            });
+        };
+        for (index, rec) in arr.iter().enumerate() {
+            if !rec.is_object() {
+                return Err(DecodeError::RecordNotObject {
+                    object: object.to_owned(),
+                    index,
+                    found: type_name(rec),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn handle_document<F>(
+    object: &str,
+    root: TapeValue<'_, '_>,
+    options: DecodeOptions,
+    stats: &mut DocumentStats,
+    on_record: &mut F,
+    _depth: usize,
+) -> Result<(), DecodeError>
+where
+    F: FnMut(Record<'_>),
+{
+    validate_document(object, root)?;
+    let obj = root.as_object().expect("validated");
+    if let Some(records) = obj.get("Records") {
+        for rec in records.as_array().expect("validated").iter() {
+            handle_record(Record::new(rec), options, stats, on_record);
+        }
+    } else if obj.get("digestStartTime").is_some() {
+        stats.digest = true;
+    } else {
+        handle_record(Record::new(root), options, stats, on_record);
+    }
+    Ok(())
+}
+
+fn handle_record<F>(
+    rec: Record<'_>,
+    options: DecodeOptions,
+    stats: &mut DocumentStats,
+    on_record: &mut F,
+) where
+    F: FnMut(Record<'_>),
+{
+    if !rec.looks_like_cloudtrail() {
+        stats.foreign_skipped += 1;
+        return;
+    }
+    if !options.include_insights && rec.str("eventType") == Some("AwsCloudTrailInsight") {
+        stats.insights_skipped += 1;
+        return;
+    }
+    stats.records += 1;
+    on_record(rec);
+}
+
+#[cfg(test)]
+mod tests;

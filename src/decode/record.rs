@@ -1,0 +1,159 @@
+//! [`Record`]: a borrowed, `Copy` view of one CloudTrail record inside the
+//! parsed tape.
+//!
+//! Field access walks the tape; nothing is allocated or copied. Dotted paths
+//! cross arrays: `requestParameters.ipPermissions.items.ipRanges.items.cidrIp`
+//! reaches every `cidrIp` of every item, and a matcher succeeds if any of
+//! them matches.
+
+use simd_json::prelude::*;
+use simd_json::tape::Value as TapeValue;
+
+/// One CloudTrail record, borrowed from the tape of its object.
+#[derive(Clone, Copy)]
+pub struct Record<'a> {
+    root: TapeValue<'a, 'a>,
+}
+
+/// A value reached by a path, as the rule engine sees it.
+#[derive(Clone, Copy, Debug)]
+pub enum Leaf<'a> {
+    Str(&'a str),
+    I64(i64),
+    U64(u64),
+    F64(f64),
+    Bool(bool),
+    Null,
+    /// An array or an object; matchers search its scalar values.
+    Container(TapeValue<'a, 'a>),
+}
+
+impl<'a> Leaf<'a> {
+    pub fn of(v: TapeValue<'a, 'a>) -> Leaf<'a> {
+        if let Some(s) = v.into_string() {
+            return Leaf::Str(s);
+        }
+        match v.value_type() {
+            ValueType::Null => Leaf::Null,
+            ValueType::Bool => Leaf::Bool(v.as_bool().unwrap_or(false)),
+            ValueType::I64 => Leaf::I64(v.as_i64().unwrap_or(0)),
+            ValueType::U64 => Leaf::U64(v.as_u64().unwrap_or(0)),
+            ValueType::F64 => Leaf::F64(v.as_f64().unwrap_or(0.0)),
+            _ => {
+                // i128/u128 do not occur with simd-json's default features.
+                if v.is_array() || v.is_object() {
+                    Leaf::Container(v)
+                } else {
+                    Leaf::F64(v.as_f64().unwrap_or(f64::NAN))
+                }
+            }
+        }
+    }
+}
+
+impl<'a> Record<'a> {
+    pub(crate) fn new<'t, 'i: 't>(root: TapeValue<'t, 'i>) -> Record<'t>
+    where
+        'i: 't,
+    {
+        Record { root }
+    }
+
+    /// The record as a tape value.
+    pub fn value(&self) -> TapeValue<'a, 'a> {
+        self.root
+    }
+
+    /// A top-level string field.
+    pub fn str(&self, key: &str) -> Option<&'a str> {
+        self.root.get(key).and_then(|v| v.into_string())
+    }
+
+    /// The first string reached by a dotted path given as segments.
+    pub fn str_at(&self, path: &[&str]) -> Option<&'a str> {
+        let mut cur = self.root;
+        for seg in path {
+            cur = cur.get(*seg)?;
+        }
+        cur.into_string()
+    }
+
+    /// Whether the record has at least one of the fields every CloudTrail
+    /// record carries. Objects without any are not records (for example a
+    /// test-case wrapper in an NDJSON file) and are skipped, not matched.
+    pub fn looks_like_cloudtrail(&self) -> bool {
+        let Some(obj) = self.root.as_object() else {
+            return false;
+        };
+        obj.iter().any(|(k, _)| {
+            matches!(
+                k,
+                "eventName" | "eventSource" | "eventVersion" | "eventTime"
+            )
+        })
+    }
+
+    /// Calls `f` on every value the path reaches, crossing arrays on the way,
+    /// until `f` returns true. Returns whether it did. A missing field
+    /// reaches nothing.
+    pub fn any_at<S: AsRef<str>>(&self, path: &[S], f: &mut dyn FnMut(Leaf<'a>) -> bool) -> bool {
+        visit(self.root, path, f)
+    }
+
+    /// Whether the path reaches anything at all (even `null`).
+    pub fn exists<S: AsRef<str>>(&self, path: &[S]) -> bool {
+        visit(self.root, path, &mut |_| true)
+    }
+
+    /// Calls `f` on every scalar value in the record, depth first, until it
+    /// returns true. Used by keyword (fieldless) searches.
+    pub fn any_scalar(&self, f: &mut dyn FnMut(Leaf<'a>) -> bool) -> bool {
+        any_scalar(self.root, f)
+    }
+
+    /// Compact JSON text of the record (allocates; only for alerts).
+    pub fn to_json(&self) -> String {
+        self.root.encode()
+    }
+}
+
+fn visit<'a, S: AsRef<str>>(
+    v: TapeValue<'a, 'a>,
+    path: &[S],
+    f: &mut dyn FnMut(Leaf<'a>) -> bool,
+) -> bool {
+    let Some((first, rest)) = path.split_first() else {
+        return match v.as_array() {
+            // A leaf array: any element may match.
+            Some(arr) if !arr.is_empty() => arr.iter().any(|e| f(Leaf::of(e))),
+            _ => f(Leaf::of(v)),
+        };
+    };
+    if let Some(obj) = v.as_object() {
+        match obj.get(first.as_ref()) {
+            Some(next) => visit(next, rest, f),
+            None => false,
+        }
+    } else if let Some(arr) = v.as_array() {
+        arr.iter().any(|e| visit(e, path, f))
+    } else {
+        false
+    }
+}
+
+/// Iterative depth-first walk over scalars; containers nest at most
+/// simd-json's depth limit (1024), but an explicit stack keeps us off the
+/// call stack entirely.
+pub(crate) fn any_scalar<'a>(v: TapeValue<'a, 'a>, f: &mut dyn FnMut(Leaf<'a>) -> bool) -> bool {
+    let mut stack = vec![v];
+    while let Some(v) = stack.pop() {
+        if let Some(obj) = v.as_object() {
+            stack.extend(obj.iter().map(|(_, v)| v));
+        } else if let Some(arr) = v.as_array() {
+            stack.extend(arr.iter());
+        } else if f(Leaf::of(v)) {
+            return true;
+        }
+    }
+    false
+}

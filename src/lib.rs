@@ -1,0 +1,16 @@
+//! trailwatch: CloudTrail anomaly detection.
+//!
+//! The library is the pipeline; the `trailwatch` binary (`src/main.rs`,
+//! `src/commands/`) is a thin CLI over it. See ARCHITECTURE.md for the map.
+//!
+//! * [`sources`]: where objects come from (local files; S3 and SQS later).
+//! * [`decode`]: gzip + JSON into borrowed record views.
+//! * [`rules`]: Sigma compile and evaluate (pure, no I/O).
+//! * [`pipeline`]: one object → outcome (alerts, stats), no store I/O.
+//! * [`store`]: SQLite alerts and ledger.
+
+pub mod decode;
+pub mod pipeline;
+pub mod rules;
+pub mod sources;
+pub mod store;

@@ -1,0 +1,158 @@
+//! Alert output for people (aligned tables fitted to the terminal) and for
+//! pipes (JSON Lines, CSV with a header).
+
+use std::io::Write;
+
+use clap::ValueEnum;
+use comfy_table::{ContentArrangement, Table, presets};
+use serde::Serialize;
+use trailwatch::pipeline::Alert;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AlertFormat {
+    Table,
+    Jsonl,
+    Csv,
+}
+
+/// The machine-readable shape of an alert (jsonl and csv).
+#[derive(Serialize)]
+struct AlertOut<'a> {
+    rule: &'a str,
+    rule_id: &'a str,
+    title: &'a str,
+    severity: &'a str,
+    event_id: &'a str,
+    event_time: &'a str,
+    event_name: &'a str,
+    event_source: &'a str,
+    account_id: &'a str,
+    aws_region: &'a str,
+    principal_arn: &'a str,
+    principal_type: &'a str,
+    source_ip: &'a str,
+    user_agent: &'a str,
+    object: &'a str,
+}
+
+impl<'a> From<&'a Alert> for AlertOut<'a> {
+    fn from(a: &'a Alert) -> Self {
+        AlertOut {
+            rule: &a.rule_name,
+            rule_id: &a.rule_id,
+            title: &a.title,
+            severity: a.severity.as_str(),
+            event_id: &a.event_id,
+            event_time: &a.event_time,
+            event_name: &a.event_name,
+            event_source: &a.event_source,
+            account_id: &a.account_id,
+            aws_region: &a.aws_region,
+            principal_arn: &a.principal_arn,
+            principal_type: &a.principal_type,
+            source_ip: &a.source_ip,
+            user_agent: &a.user_agent,
+            object: &a.object,
+        }
+    }
+}
+
+/// Writes alerts as they arrive (jsonl, csv) or all at once (table).
+pub struct AlertWriter<W: Write> {
+    sink: Sink<W>,
+    pending: Vec<Alert>,
+}
+
+enum Sink<W: Write> {
+    Table(W),
+    Jsonl(W),
+    Csv(csv::Writer<W>),
+}
+
+impl<W: Write> AlertWriter<W> {
+    pub fn new(format: AlertFormat, out: W) -> Self {
+        let sink = match format {
+            AlertFormat::Table => Sink::Table(out),
+            AlertFormat::Jsonl => Sink::Jsonl(out),
+            AlertFormat::Csv => Sink::Csv(csv::Writer::from_writer(out)),
+        };
+        AlertWriter {
+            sink,
+            pending: Vec::new(),
+        }
+    }
+
+    pub fn write(&mut self, a: &Alert) -> std::io::Result<()> {
+        match &mut self.sink {
+            Sink::Table(_) => self.pending.push(a.clone()),
+            Sink::Jsonl(out) => {
+                serde_json::to_writer(&mut *out, &AlertOut::from(a))?;
+                out.write_all(b"\n")?;
+            }
+            Sink::Csv(w) => {
+                w.serialize(AlertOut::from(a))
+                    .map_err(std::io::Error::other)?;
+                w.flush()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes what is pending (the table) and flushes.
+    pub fn finish(mut self) -> std::io::Result<()> {
+        match &mut self.sink {
+            Sink::Table(out) => {
+                if !self.pending.is_empty() {
+                    self.pending.sort_by(|a, b| {
+                        a.event_time
+                            .cmp(&b.event_time)
+                            .then(a.rule_name.cmp(&b.rule_name))
+                    });
+                    writeln!(out, "{}", alert_table(&self.pending))?;
+                }
+                out.flush()
+            }
+            Sink::Jsonl(out) => out.flush(),
+            Sink::Csv(w) => w.flush(),
+        }
+    }
+}
+
+/// An aligned table: time, severity, rule, account, principal, source ip,
+/// event.
+pub fn alert_table(alerts: &[Alert]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(presets::NOTHING)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header([
+            "TIME",
+            "SEVERITY",
+            "RULE",
+            "ACCOUNT",
+            "PRINCIPAL",
+            "SOURCE IP",
+            "EVENT",
+        ]);
+    for a in alerts {
+        let principal = if a.principal_arn.is_empty() {
+            &a.principal_type
+        } else {
+            &a.principal_arn
+        };
+        let event = format!(
+            "{}:{}",
+            a.event_source.trim_end_matches(".amazonaws.com"),
+            a.event_name
+        );
+        t.add_row([
+            a.event_time.as_str(),
+            a.severity.as_str(),
+            a.rule_name.as_str(),
+            a.account_id.as_str(),
+            principal.as_str(),
+            a.source_ip.as_str(),
+            event.as_str(),
+        ]);
+    }
+    t
+}

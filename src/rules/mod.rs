@@ -1,0 +1,467 @@
+//! The rule engine: Sigma rules compiled into matchers, indexed for
+//! dispatch, and evaluated against borrowed records.
+//!
+//! * [`sigma`] parses YAML into typed rules, [`condition`] the condition
+//!   expressions, [`matcher`] and [`pattern`] the field and value tests.
+//! * [`RuleSet`] holds the compiled rules and a dispatch index: a rule whose
+//!   condition requires particular `eventName` values (or, failing that,
+//!   `eventSource` values) is only evaluated on records carrying one of
+//!   them. Rules that pin neither run on every record.
+//! * Evaluation does no I/O and allocates nothing per record.
+
+pub mod condition;
+pub mod matcher;
+pub mod pattern;
+mod selftest;
+pub mod sigma;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use condition::Cond;
+use include_dir::{Dir, include_dir};
+pub use matcher::Placeholders;
+use matcher::Search;
+pub use selftest::{TestOutcome, run_rule_tests};
+
+use crate::decode::Record;
+
+/// The rules shipped in `rules/`, embedded at build time as the default set.
+static EMBEDDED: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/rules");
+
+/// Sigma severity levels, in increasing order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Level {
+    Informational,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Informational => "informational",
+            Level::Low => "low",
+            Level::Medium => "medium",
+            Level::High => "high",
+            Level::Critical => "critical",
+        }
+    }
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Level {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s.to_ascii_lowercase().as_str() {
+            "informational" | "info" => Level::Informational,
+            "low" => Level::Low,
+            "medium" => Level::Medium,
+            "high" => Level::High,
+            "critical" => Level::Critical,
+            other => {
+                return Err(format!(
+                    "unknown level `{other}` (informational, low, medium, high, critical)"
+                ));
+            }
+        })
+    }
+}
+
+/// A rule's embedded test events (JSON text), kept with the rule so that
+/// the rule and its evidence travel together.
+#[derive(Debug, Clone, Default)]
+pub struct RuleTests {
+    pub true_positives: Vec<String>,
+    pub true_negatives: Vec<String>,
+}
+
+/// One compiled single-event rule.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    /// Stable identifier used as the alert key (`name`, else the file stem).
+    pub name: String,
+    pub id: String,
+    pub title: String,
+    pub level: Level,
+    pub status: String,
+    pub description: String,
+    pub tags: Vec<String>,
+    pub references: Vec<String>,
+    pub falsepositives: Vec<String>,
+    /// The file the rule came from.
+    pub source: String,
+    pub(crate) searches: Vec<Search>,
+    pub(crate) cond: Cond,
+    pub tests: RuleTests,
+}
+
+impl Rule {
+    /// Whether the record satisfies the rule's condition.
+    pub fn matches(&self, rec: &Record<'_>) -> bool {
+        self.eval(&self.cond, rec)
+    }
+
+    fn eval(&self, c: &Cond, rec: &Record<'_>) -> bool {
+        match c {
+            Cond::Search(i) => self.searches[*i].matches(rec),
+            Cond::Not(x) => !self.eval(x, rec),
+            Cond::And(xs) => xs.iter().all(|x| self.eval(x, rec)),
+            Cond::Or(xs) => xs.iter().any(|x| self.eval(x, rec)),
+        }
+    }
+
+    /// The distinct fields the rule reads, in order of appearance.
+    pub fn fields(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for s in &self.searches {
+            match s {
+                Search::Maps(maps) => {
+                    for c in maps.iter().flatten() {
+                        if !out.contains(&c.field) {
+                            out.push(c.field.clone());
+                        }
+                    }
+                }
+                Search::Keywords { .. } => {
+                    if !out.iter().any(|f| f == "<keywords>") {
+                        out.push("<keywords>".into());
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Values of `field` (lowercased) that the condition requires, or `None`
+    /// when the rule may match a record with any value of it.
+    fn required_values(&self, field: &str) -> Option<Vec<String>> {
+        self.required(&self.cond, field)
+    }
+
+    fn required(&self, c: &Cond, field: &str) -> Option<Vec<String>> {
+        match c {
+            Cond::Search(i) => match &self.searches[*i] {
+                Search::Maps(maps) => {
+                    let mut union = Vec::new();
+                    for conds in maps {
+                        // Within a map (AND), any equality on the field pins it.
+                        let mut pinned: Option<Vec<String>> = None;
+                        for fc in conds.iter().filter(|fc| fc.field == field) {
+                            if let Some(v) = fc.exact_values() {
+                                pinned = Some(match pinned {
+                                    None => v,
+                                    Some(p) => p.into_iter().filter(|x| v.contains(x)).collect(),
+                                });
+                            }
+                        }
+                        union.extend(pinned?);
+                    }
+                    Some(union)
+                }
+                Search::Keywords { .. } => None,
+            },
+            Cond::Not(_) => None,
+            Cond::And(xs) => {
+                let sets: Vec<Vec<String>> =
+                    xs.iter().filter_map(|x| self.required(x, field)).collect();
+                let mut it = sets.into_iter();
+                let first = it.next()?;
+                Some(it.fold(first, |acc, s| {
+                    acc.into_iter().filter(|x| s.contains(x)).collect()
+                }))
+            }
+            Cond::Or(xs) => {
+                let mut union = Vec::new();
+                for x in xs {
+                    union.extend(self.required(x, field)?);
+                }
+                Some(union)
+            }
+        }
+    }
+}
+
+/// Why a rule file could not be loaded. Every variant names the file.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RuleError {
+    #[error("{path}: cannot read: {reason}")]
+    Io { path: String, reason: String },
+    #[error("{file}{}: invalid YAML: {reason}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+    Yaml {
+        file: String,
+        line: Option<usize>,
+        reason: String,
+    },
+    #[error("{file}{}: {reason} (in `{construct}`)", line.map(|l| format!(":{l}")).unwrap_or_default())]
+    Invalid {
+        file: String,
+        line: Option<usize>,
+        construct: String,
+        reason: String,
+    },
+    #[error("rule name `{name}` is defined twice: {first} and {second}")]
+    DuplicateName {
+        name: String,
+        first: String,
+        second: String,
+    },
+    #[error("{dir}: no rule files (*.yml, *.yaml) found")]
+    NoRules { dir: String },
+}
+
+/// Options that shape compilation.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// Values for `|expand` placeholders.
+    pub placeholders: Placeholders,
+}
+
+/// A compiled, indexed rule set.
+#[derive(Debug, Clone, Default)]
+pub struct RuleSet {
+    rules: Vec<Rule>,
+    by_event_name: HashMap<Box<str>, Vec<usize>>,
+    by_event_source: HashMap<Box<str>, Vec<usize>>,
+    unindexed: Vec<usize>,
+}
+
+impl RuleSet {
+    /// Compiles `(file name, YAML text)` pairs. Returns the set of rules that
+    /// loaded and every error found (all files are tried).
+    pub fn compile<'a>(
+        files: impl IntoIterator<Item = (String, &'a str)>,
+        opts: &LoadOptions,
+    ) -> (RuleSet, Vec<RuleError>) {
+        let mut rules: Vec<Rule> = Vec::new();
+        let mut errors = Vec::new();
+        for (file, text) in files {
+            let stem = Path::new(&file)
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| file.clone());
+            let mut docs = Vec::new();
+            for doc in serde_yaml_ng::Deserializer::from_str(text) {
+                match serde::Deserialize::deserialize(doc) {
+                    Ok(serde_yaml_ng::Value::Null) => {}
+                    Ok(v) => docs.push(v),
+                    Err(e) => {
+                        errors.push(RuleError::Yaml {
+                            file: file.clone(),
+                            line: e.location().map(|l| l.line()),
+                            reason: e.to_string(),
+                        });
+                        docs.clear();
+                        break;
+                    }
+                }
+            }
+            let multi = docs.len() > 1;
+            for (i, doc) in docs.iter().enumerate() {
+                let default_name = if multi {
+                    format!("{stem}_{}", i + 1)
+                } else {
+                    stem.clone()
+                };
+                match sigma::parse_rule(&file, text, doc, &default_name, &opts.placeholders) {
+                    Ok(rule) => {
+                        if let Some(prev) = rules.iter().find(|r| r.name == rule.name) {
+                            errors.push(RuleError::DuplicateName {
+                                name: rule.name.clone(),
+                                first: prev.source.clone(),
+                                second: rule.source.clone(),
+                            });
+                        } else {
+                            rules.push(rule);
+                        }
+                    }
+                    Err(e) => errors.push(e),
+                }
+            }
+        }
+        (RuleSet::from_rules(rules), errors)
+    }
+
+    /// Loads every `*.yml`/`*.yaml` below `dir` (recursively, sorted).
+    pub fn load_dir(dir: &Path, opts: &LoadOptions) -> (RuleSet, Vec<RuleError>) {
+        let mut files: Vec<PathBuf> = walkdir::WalkDir::new(dir)
+            .sort_by_file_name()
+            .into_iter()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_type().is_file())
+            .map(|e| e.into_path())
+            .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yml" | "yaml")))
+            .collect();
+        files.sort();
+        let mut errors = Vec::new();
+        if !dir.exists() {
+            errors.push(RuleError::Io {
+                path: dir.display().to_string(),
+                reason: "no such directory".into(),
+            });
+            return (RuleSet::default(), errors);
+        }
+        let mut texts = Vec::new();
+        for p in files {
+            match std::fs::read_to_string(&p) {
+                Ok(t) => texts.push((p.display().to_string(), t)),
+                Err(e) => errors.push(RuleError::Io {
+                    path: p.display().to_string(),
+                    reason: e.to_string(),
+                }),
+            }
+        }
+        if texts.is_empty() && errors.is_empty() {
+            errors.push(RuleError::NoRules {
+                dir: dir.display().to_string(),
+            });
+        }
+        let (set, mut errs) =
+            RuleSet::compile(texts.iter().map(|(f, t)| (f.clone(), t.as_str())), opts);
+        errors.append(&mut errs);
+        (set, errors)
+    }
+
+    /// The rule set shipped in `rules/`, compiled from the binary.
+    pub fn embedded(opts: &LoadOptions) -> (RuleSet, Vec<RuleError>) {
+        let mut files = Vec::new();
+        collect_embedded(&EMBEDDED, &mut files);
+        files.sort_by(|a, b| a.0.cmp(&b.0));
+        RuleSet::compile(
+            files.into_iter().map(|(p, t)| (format!("rules/{p}"), t)),
+            opts,
+        )
+    }
+
+    fn from_rules(rules: Vec<Rule>) -> RuleSet {
+        let mut set = RuleSet {
+            rules,
+            ..RuleSet::default()
+        };
+        for (i, r) in set.rules.iter().enumerate() {
+            if let Some(names) = r.required_values("eventName") {
+                for n in dedup(names) {
+                    set.by_event_name.entry(n.into()).or_default().push(i);
+                }
+            } else if let Some(sources) = r.required_values("eventSource") {
+                for s in dedup(sources) {
+                    set.by_event_source.entry(s.into()).or_default().push(i);
+                }
+            } else {
+                set.unindexed.push(i);
+            }
+        }
+        set
+    }
+
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// How many rules the index dispatches by eventName, by eventSource, and
+    /// on every record.
+    pub fn index_stats(&self) -> (usize, usize, usize) {
+        let count = |m: &HashMap<Box<str>, Vec<usize>>| {
+            let mut v: Vec<usize> = m.values().flatten().copied().collect();
+            v.sort_unstable();
+            v.dedup();
+            v.len()
+        };
+        (
+            count(&self.by_event_name),
+            count(&self.by_event_source),
+            self.unindexed.len(),
+        )
+    }
+
+    /// Calls `on_match` with every rule that matches `rec`, in rule order
+    /// within each dispatch bucket. Pure: no I/O, no allocation.
+    pub fn evaluate<'s>(&'s self, rec: &Record<'_>, mut on_match: impl FnMut(&'s Rule)) {
+        let mut buf = [0u8; 128];
+        if !self.by_event_name.is_empty() {
+            if let Some(ids) = rec
+                .str("eventName")
+                .and_then(|n| lower(n, &mut buf))
+                .and_then(|k| self.by_event_name.get(k))
+            {
+                for &i in ids {
+                    if self.rules[i].matches(rec) {
+                        on_match(&self.rules[i]);
+                    }
+                }
+            }
+        }
+        if !self.by_event_source.is_empty() {
+            if let Some(ids) = rec
+                .str("eventSource")
+                .and_then(|n| lower(n, &mut buf))
+                .and_then(|k| self.by_event_source.get(k))
+            {
+                for &i in ids {
+                    if self.rules[i].matches(rec) {
+                        on_match(&self.rules[i]);
+                    }
+                }
+            }
+        }
+        for &i in &self.unindexed {
+            if self.rules[i].matches(rec) {
+                on_match(&self.rules[i]);
+            }
+        }
+    }
+}
+
+fn dedup(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// ASCII-lowercases `s` into `buf`; `None` if it does not fit or is not
+/// ASCII (the index keys are ASCII-lowercased rule values, so such a record
+/// cannot hit an indexed rule anyway... except through Unicode folding,
+/// which index keys never need: AWS event names are ASCII).
+fn lower<'b>(s: &str, buf: &'b mut [u8; 128]) -> Option<&'b str> {
+    if s.len() > buf.len() || !s.is_ascii() {
+        return None;
+    }
+    let out = &mut buf[..s.len()];
+    out.copy_from_slice(s.as_bytes());
+    out.make_ascii_lowercase();
+    std::str::from_utf8(out).ok()
+}
+
+fn collect_embedded<'a>(dir: &'a Dir<'a>, out: &mut Vec<(String, &'a str)>) {
+    for f in dir.files() {
+        let p = f.path();
+        if matches!(p.extension().and_then(|e| e.to_str()), Some("yml" | "yaml")) {
+            if let Some(t) = f.contents_utf8() {
+                out.push((p.display().to_string(), t));
+            }
+        }
+    }
+    for d in dir.dirs() {
+        collect_embedded(d, out);
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,260 @@
+//! String patterns: Sigma wildcards, case folding and the string modifiers
+//! compiled into the cheapest matcher that implements them.
+//!
+//! Every Sigma string value becomes a token list (literal runs, `*`, `?`).
+//! `contains`/`startswith`/`endswith` only add stars, so a single compiler
+//! handles them and plain wildcards alike, and picks an exact / prefix /
+//! suffix / substring test when the stars allow, falling back to an
+//! anchored regex otherwise. Case-insensitive tests on ASCII needles avoid
+//! any allocation on the hot path.
+
+use aho_corasick::AhoCorasick;
+use regex::Regex;
+
+/// One token of a Sigma string value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Token {
+    Lit(String),
+    Star,
+    Question,
+}
+
+/// Splits a Sigma string into tokens. `*` and `?` are wildcards; `\*`, `\?`
+/// and `\\` escape them; a backslash before anything else is literal (as the
+/// specification says, so Windows paths need no doubling).
+pub fn tokenize(s: &str) -> Vec<Token> {
+    let mut out = Vec::new();
+    let mut lit = String::new();
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.peek() {
+                Some('*') | Some('?') | Some('\\') => {
+                    lit.push(chars.next().expect("peeked"));
+                }
+                _ => lit.push('\\'),
+            },
+            '*' | '?' => {
+                if !lit.is_empty() {
+                    out.push(Token::Lit(std::mem::take(&mut lit)));
+                }
+                let tok = if c == '*' {
+                    Token::Star
+                } else {
+                    Token::Question
+                };
+                // `**` is the same as `*`.
+                if !(tok == Token::Star && out.last() == Some(&Token::Star)) {
+                    out.push(tok);
+                }
+            }
+            _ => lit.push(c),
+        }
+    }
+    if !lit.is_empty() {
+        out.push(Token::Lit(lit));
+    }
+    out
+}
+
+/// A literal token list (no wildcards) from raw text, for values whose
+/// wildcards must not be interpreted (for example base64 output).
+pub fn literal(s: &str) -> Vec<Token> {
+    if s.is_empty() {
+        Vec::new()
+    } else {
+        vec![Token::Lit(s.to_owned())]
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Kind {
+    Exact(String),
+    Prefix(String),
+    Suffix(String),
+    Contains(Box<AhoCorasick>, usize),
+    /// Matches everything (`*`).
+    Any,
+    Regex(Regex),
+}
+
+/// A compiled string test.
+#[derive(Debug, Clone)]
+pub struct StrPattern {
+    kind: Kind,
+    /// Case-insensitive on ASCII (the needle is stored lowercased). Non-ASCII
+    /// case-insensitive needles go through a `(?i)` regex instead.
+    ascii_ci: bool,
+}
+
+impl StrPattern {
+    /// Compiles tokens; `cased` disables Sigma's default case-insensitivity.
+    pub fn compile(tokens: &[Token], cased: bool) -> Result<StrPattern, regex::Error> {
+        let lits: String = tokens
+            .iter()
+            .filter_map(|t| {
+                if let Token::Lit(s) = t {
+                    Some(s.as_str())
+                } else {
+                    None
+                }
+            })
+            .collect();
+        let ascii_ci = !cased;
+        let simple = cased || lits.is_ascii();
+        let norm = |s: &str| {
+            if cased {
+                s.to_owned()
+            } else {
+                s.to_ascii_lowercase()
+            }
+        };
+        let kind = match tokens {
+            _ if !simple => Kind::Regex(glob_regex(tokens, cased)?),
+            [] => Kind::Exact(String::new()),
+            [Token::Star] => Kind::Any,
+            [Token::Lit(s)] => Kind::Exact(norm(s)),
+            [Token::Lit(s), Token::Star] => Kind::Prefix(norm(s)),
+            [Token::Star, Token::Lit(s)] => Kind::Suffix(norm(s)),
+            [Token::Star, Token::Lit(s), Token::Star] => {
+                let ac = AhoCorasick::builder()
+                    .ascii_case_insensitive(!cased)
+                    .build([s.as_str()])
+                    .map_err(|e| regex::Error::Syntax(e.to_string()))?;
+                Kind::Contains(Box::new(ac), s.len())
+            }
+            _ => Kind::Regex(glob_regex(tokens, cased)?),
+        };
+        Ok(StrPattern {
+            kind,
+            ascii_ci: ascii_ci && simple,
+        })
+    }
+
+    /// Compiles a user regular expression (`|re`). The `regex` crate runs in
+    /// linear time, so no rule can hang the pipeline.
+    pub fn regex(re: Regex) -> StrPattern {
+        StrPattern {
+            kind: Kind::Regex(re),
+            ascii_ci: false,
+        }
+    }
+
+    pub fn is_match(&self, hay: &str) -> bool {
+        let ci = self.ascii_ci;
+        match &self.kind {
+            Kind::Any => true,
+            Kind::Exact(n) => {
+                if ci {
+                    hay.eq_ignore_ascii_case(n)
+                } else {
+                    hay == n
+                }
+            }
+            Kind::Prefix(n) => {
+                hay.len() >= n.len() && {
+                    let h = &hay.as_bytes()[..n.len()];
+                    if ci {
+                        h.eq_ignore_ascii_case(n.as_bytes())
+                    } else {
+                        h == n.as_bytes()
+                    }
+                }
+            }
+            Kind::Suffix(n) => {
+                hay.len() >= n.len() && {
+                    let h = &hay.as_bytes()[hay.len() - n.len()..];
+                    if ci {
+                        h.eq_ignore_ascii_case(n.as_bytes())
+                    } else {
+                        h == n.as_bytes()
+                    }
+                }
+            }
+            Kind::Contains(ac, n) => hay.len() >= *n && ac.is_match(hay),
+            Kind::Regex(re) => re.is_match(hay),
+        }
+    }
+
+    /// The exact (lowercased when case-insensitive) value, if this pattern is
+    /// a plain equality test. Used to build the dispatch index.
+    pub fn exact_value(&self) -> Option<&str> {
+        match &self.kind {
+            Kind::Exact(s) if self.ascii_ci => Some(s),
+            _ => None,
+        }
+    }
+}
+
+fn glob_regex(tokens: &[Token], cased: bool) -> Result<Regex, regex::Error> {
+    let mut re = String::from(if cased { "(?s)^" } else { "(?is)^" });
+    for t in tokens {
+        match t {
+            Token::Lit(s) => re.push_str(&regex::escape(s)),
+            Token::Star => re.push_str(".*"),
+            Token::Question => re.push('.'),
+        }
+    }
+    re.push('$');
+    Regex::new(&re)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pat(s: &str, cased: bool) -> StrPattern {
+        StrPattern::compile(&tokenize(s), cased).unwrap()
+    }
+
+    #[test]
+    fn tokenize_handles_escapes_and_plain_backslashes() {
+        assert_eq!(tokenize(r"a\*b"), vec![Token::Lit("a*b".into())]);
+        assert_eq!(
+            tokenize(r"C:\Windows\*"),
+            vec![Token::Lit(r"C:\Windows*".into())]
+        );
+        assert_eq!(
+            tokenize(r"C:\Windows\\*"),
+            vec![Token::Lit(r"C:\Windows\".into()), Token::Star]
+        );
+        assert_eq!(
+            tokenize("a**b?"),
+            vec![
+                Token::Lit("a".into()),
+                Token::Star,
+                Token::Lit("b".into()),
+                Token::Question
+            ]
+        );
+    }
+
+    #[test]
+    fn exact_is_case_insensitive_by_default() {
+        assert!(pat("ConsoleLogin", false).is_match("consolelogin"));
+        assert!(!pat("ConsoleLogin", true).is_match("consolelogin"));
+        assert!(!pat("DisableKey", false).is_match("DisableKeyRotation"));
+    }
+
+    #[test]
+    fn wildcard_shapes() {
+        assert!(pat("Disable*", false).is_match("disablekeyrotation"));
+        assert!(pat("*/0", false).is_match("0.0.0.0/0"));
+        assert!(!pat("*/0", false).is_match("10.0.0.0/10"));
+        assert!(
+            pat("*SSO_*", false).is_match("arn:aws:sts::1:assumed-role/AWSReservedSSO_Admin/x")
+        );
+        assert!(pat("a?c", false).is_match("ABC"));
+        assert!(!pat("a?c", false).is_match("abbc"));
+        assert!(pat("*", false).is_match(""));
+        assert!(pat("a*b*c", false).is_match("aXXbYYc"));
+        assert!(pat(r"\*lit", false).is_match("*LIT"));
+        assert!(!pat(r"\*lit", false).is_match("xlit"));
+    }
+
+    #[test]
+    fn non_ascii_case_folding_uses_unicode() {
+        assert!(pat("ÄRGER", false).is_match("ärger"));
+        assert!(pat("*ÄR*", false).is_match("xxärxx"));
+    }
+}

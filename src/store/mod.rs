@@ -1,0 +1,69 @@
+//! Persistence: the SQLite alert store and ledger ([`sqlite`]).
+//!
+//! The data directory is private to its owner: created 0700, files 0600.
+
+pub mod sqlite;
+
+pub use sqlite::{CommitSummary, LedgerEntry, Store};
+
+use std::path::{Path, PathBuf};
+
+/// Why the store failed. Every variant names the file or directory.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: SQLite error: {source}")]
+    Sqlite {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error(
+        "{path}: schema version {found} is newer than this trailwatch understands ({supported}); upgrade trailwatch"
+    )]
+    SchemaTooNew {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
+    #[error("{path}: no trailwatch store here (run `trailwatch scan` first, or pass --data-dir)")]
+    Missing { path: PathBuf },
+}
+
+/// Creates `dir` (and parents) with mode 0700.
+pub fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|source| StoreError::Io {
+            path: dir.to_owned(),
+            source,
+        })
+}
+
+/// Paths under `dir` (the directory itself included) whose permissions let
+/// anyone but the owner in: group/other bits on the directory, or on files.
+pub fn loose_permissions(dir: &Path) -> Vec<(PathBuf, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = Vec::new();
+    for entry in walkdir::WalkDir::new(dir)
+        .max_depth(4)
+        .into_iter()
+        .filter_map(|e| e.ok())
+    {
+        if let Ok(md) = entry.metadata() {
+            let mode = md.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                out.push((entry.into_path(), mode));
+            }
+        }
+    }
+    out
+}

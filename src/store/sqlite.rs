@@ -1,0 +1,358 @@
+//! The SQLite store: `alerts`, the `objects` ledger and `failures`.
+//!
+//! Design notes:
+//! * WAL mode with `synchronous=FULL`: a commit that returned is on disk, so
+//!   callers may acknowledge upstream work (delete an SQS message) after it.
+//! * One transaction per batch of objects. An object's alerts, its ledger
+//!   row and (from schema v2 on) its aggregate contribution go in the same
+//!   transaction, so an object is either wholly committed or not at all.
+//! * `UNIQUE(rule_name, event_id)` with `INSERT OR IGNORE` makes re-processing
+//!   harmless: an alert is stored once however often its event is seen.
+//! * Schema changes are numbered migrations tracked in `PRAGMA user_version`.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+
+use super::{StoreError, create_private_dir};
+use crate::pipeline::{ObjectOutcome, Outcome};
+
+/// File name of the store inside the data directory.
+pub const DB_FILE: &str = "alerts.db";
+
+const MIGRATIONS: &[&str] = &[
+    // v1: alerts, ledger, failures.
+    r#"
+    CREATE TABLE alerts (
+        id             INTEGER PRIMARY KEY,
+        rule_name      TEXT NOT NULL,
+        rule_id        TEXT NOT NULL,
+        title          TEXT NOT NULL,
+        severity       TEXT NOT NULL,
+        severity_rank  INTEGER NOT NULL,
+        event_id       TEXT NOT NULL,
+        event_time     TEXT NOT NULL,
+        event_name     TEXT NOT NULL,
+        event_source   TEXT NOT NULL,
+        aws_region     TEXT NOT NULL,
+        account_id     TEXT NOT NULL,
+        principal_arn  TEXT NOT NULL,
+        principal_type TEXT NOT NULL,
+        source_ip      TEXT NOT NULL,
+        user_agent     TEXT NOT NULL,
+        object         TEXT NOT NULL,
+        detected_at    TEXT NOT NULL,
+        raw_event      TEXT NOT NULL,
+        UNIQUE (rule_name, event_id)
+    );
+    CREATE INDEX alerts_event_time ON alerts (event_time);
+    CREATE INDEX alerts_event_id ON alerts (event_id);
+    CREATE TABLE objects (
+        name         TEXT PRIMARY KEY,
+        size         INTEGER NOT NULL,
+        mtime_ns     INTEGER,
+        fingerprint  TEXT NOT NULL,
+        status       TEXT NOT NULL CHECK (status IN ('ok', 'digest', 'failed')),
+        records      INTEGER NOT NULL,
+        skipped      INTEGER NOT NULL,
+        alerts       INTEGER NOT NULL,
+        error        TEXT,
+        processed_at TEXT NOT NULL
+    );
+    CREATE TABLE failures (
+        id          INTEGER PRIMARY KEY,
+        object      TEXT NOT NULL,
+        error_class TEXT NOT NULL,
+        error       TEXT NOT NULL,
+        message_id  TEXT,
+        occurred_at TEXT NOT NULL
+    );
+    CREATE INDEX failures_object ON failures (object);
+    "#,
+];
+
+/// A ledger row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerEntry {
+    pub size: u64,
+    pub mtime_ns: Option<i64>,
+    pub fingerprint: String,
+    pub status: String,
+}
+
+/// What one commit stored.
+#[derive(Debug, Default, Clone)]
+pub struct CommitSummary {
+    /// For each outcome in the batch, which of its alerts were new (indices).
+    pub new_alerts: Vec<Vec<usize>>,
+    pub new_alert_count: usize,
+}
+
+/// The alert store of one data directory.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in `data_dir`, migrating it.
+    pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
+        create_private_dir(data_dir)?;
+        let path = data_dir.join(DB_FILE);
+        if !path.exists() {
+            // Create the file 0600 before SQLite does (SQLite copies the
+            // database file's mode to its -wal and -shm files).
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600)
+                .open(&path)
+                .map_err(|source| StoreError::Io {
+                    path: path.clone(),
+                    source,
+                })?;
+        }
+        let conn = Connection::open(&path).map_err(|source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        })?;
+        let mut store = Store { conn, path };
+        store.configure()?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Opens an existing store read-only (for `alerts` and `query`).
+    pub fn open_read_only(data_dir: &Path) -> Result<Store, StoreError> {
+        let path = data_dir.join(DB_FILE);
+        if !path.exists() {
+            return Err(StoreError::Missing { path });
+        }
+        let conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        })?;
+        let store = Store { conn, path };
+        store
+            .conn
+            .busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(|e| store.err(e))?;
+        store
+            .conn
+            .pragma_update(None, "query_only", true)
+            .map_err(|e| store.err(e))?;
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The underlying connection (read-only callers run their own queries).
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    fn err(&self, source: rusqlite::Error) -> StoreError {
+        StoreError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    fn configure(&mut self) -> Result<(), StoreError> {
+        self.conn
+            .busy_timeout(std::time::Duration::from_secs(30))
+            .map_err(|e| self.err(e))?;
+        let mode: String = self
+            .conn
+            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        debug_assert_eq!(mode.to_ascii_lowercase(), "wal");
+        self.conn
+            .execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        let version: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        let supported = MIGRATIONS.len() as i64;
+        if version > supported {
+            return Err(StoreError::SchemaTooNew {
+                path: self.path.clone(),
+                found: version,
+                supported,
+            });
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let tx = self.conn.transaction().map_err(|e| StoreError::Sqlite {
+                path: self.path.clone(),
+                source: e,
+            })?;
+            tx.execute_batch(sql)
+                .and_then(|()| tx.pragma_update(None, "user_version", (i + 1) as i64))
+                .and_then(|()| tx.commit())
+                .map_err(|source| StoreError::Sqlite {
+                    path: self.path.clone(),
+                    source,
+                })?;
+        }
+        Ok(())
+    }
+
+    /// The ledger row of an object, if it was processed before.
+    pub fn ledger_entry(&self, name: &str) -> Result<Option<LedgerEntry>, StoreError> {
+        self.conn
+            .prepare_cached(
+                "SELECT size, mtime_ns, fingerprint, status FROM objects WHERE name = ?1",
+            )
+            .and_then(|mut st| {
+                st.query_row([name], |r| {
+                    Ok(LedgerEntry {
+                        size: r.get::<_, i64>(0)? as u64,
+                        mtime_ns: r.get(1)?,
+                        fingerprint: r.get(2)?,
+                        status: r.get(3)?,
+                    })
+                })
+                .optional()
+            })
+            .map_err(|e| self.err(e))
+    }
+
+    /// Commits a batch of object outcomes in one transaction.
+    pub fn commit(&mut self, batch: &[ObjectOutcome]) -> Result<CommitSummary, StoreError> {
+        let path = self.path.clone();
+        let e = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(e)?;
+        let mut summary = CommitSummary::default();
+        let now = now_rfc3339();
+        {
+            let mut ins_alert = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO alerts (rule_name, rule_id, title, severity, severity_rank, event_id, \
+                     event_time, event_name, event_source, aws_region, account_id, principal_arn, principal_type, \
+                     source_ip, user_agent, object, detected_at, raw_event) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+                )
+                .map_err(e)?;
+            let mut upsert_obj = tx
+                .prepare_cached(
+                    "INSERT INTO objects (name, size, mtime_ns, fingerprint, status, records, skipped, alerts, error, processed_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+                     ON CONFLICT(name) DO UPDATE SET size=excluded.size, mtime_ns=excluded.mtime_ns, \
+                     fingerprint=excluded.fingerprint, status=excluded.status, records=excluded.records, \
+                     skipped=excluded.skipped, alerts=excluded.alerts, error=excluded.error, processed_at=excluded.processed_at",
+                )
+                .map_err(e)?;
+            let mut ins_failure = tx
+                .prepare_cached("INSERT INTO failures (object, error_class, error, message_id, occurred_at) VALUES (?1, ?2, ?3, ?4, ?5)")
+                .map_err(e)?;
+            for oc in batch {
+                let m = &oc.meta;
+                let mut fresh = Vec::new();
+                match &oc.outcome {
+                    Outcome::Processed { stats, alerts } => {
+                        for (i, a) in alerts.iter().enumerate() {
+                            let n = ins_alert
+                                .execute(params![
+                                    a.rule_name,
+                                    a.rule_id,
+                                    a.title,
+                                    a.severity.as_str(),
+                                    a.severity as i64,
+                                    a.event_id,
+                                    a.event_time,
+                                    a.event_name,
+                                    a.event_source,
+                                    a.aws_region,
+                                    a.account_id,
+                                    a.principal_arn,
+                                    a.principal_type,
+                                    a.source_ip,
+                                    a.user_agent,
+                                    a.object,
+                                    now,
+                                    a.raw_event,
+                                ])
+                                .map_err(e)?;
+                            if n == 1 {
+                                fresh.push(i);
+                            }
+                        }
+                        let status = if stats.digest { "digest" } else { "ok" };
+                        upsert_obj
+                            .execute(params![
+                                m.name,
+                                m.size as i64,
+                                m.mtime_ns,
+                                m.fingerprint,
+                                status,
+                                stats.records as i64,
+                                stats.skipped() as i64,
+                                alerts.len() as i64,
+                                Option::<String>::None,
+                                now,
+                            ])
+                            .map_err(e)?;
+                    }
+                    Outcome::Failed(err) => {
+                        let msg = err.to_string();
+                        ins_failure
+                            .execute(params![
+                                m.name,
+                                err.class(),
+                                msg,
+                                Option::<String>::None,
+                                now
+                            ])
+                            .map_err(e)?;
+                        upsert_obj
+                            .execute(params![
+                                m.name,
+                                m.size as i64,
+                                m.mtime_ns,
+                                m.fingerprint,
+                                "failed",
+                                0,
+                                0,
+                                0,
+                                msg,
+                                now
+                            ])
+                            .map_err(e)?;
+                    }
+                }
+                summary.new_alert_count += fresh.len();
+                summary.new_alerts.push(fresh);
+            }
+        }
+        tx.commit().map_err(e)?;
+        Ok(summary)
+    }
+
+    /// Total number of stored alerts.
+    pub fn alert_count(&self) -> Result<u64, StoreError> {
+        self.conn
+            .query_row("SELECT COUNT(*) FROM alerts", [], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+            .map_err(|e| self.err(e))
+    }
+}
