@@ -90,8 +90,7 @@ impl<W: Write> AlertWriter<W> {
                 out.write_all(b"\n")?;
             }
             Sink::Csv(w) => {
-                w.serialize(AlertOut::from(a))
-                    .map_err(std::io::Error::other)?;
+                w.serialize(AlertOut::from(a)).map_err(std::io::Error::other)?;
                 w.flush()?;
             }
         }
@@ -103,11 +102,8 @@ impl<W: Write> AlertWriter<W> {
         match &mut self.sink {
             Sink::Table(out) => {
                 if !self.pending.is_empty() {
-                    self.pending.sort_by(|a, b| {
-                        a.event_time
-                            .cmp(&b.event_time)
-                            .then(a.rule_name.cmp(&b.rule_name))
-                    });
+                    self.pending
+                        .sort_by(|a, b| a.event_time.cmp(&b.event_time).then(a.rule_name.cmp(&b.rule_name)));
                     writeln!(out, "{}", alert_table(&self.pending))?;
                 }
                 out.flush()
@@ -124,26 +120,14 @@ pub fn alert_table(alerts: &[Alert]) -> Table {
     let mut t = Table::new();
     t.load_preset(presets::NOTHING)
         .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header([
-            "TIME",
-            "SEVERITY",
-            "RULE",
-            "ACCOUNT",
-            "PRINCIPAL",
-            "SOURCE IP",
-            "EVENT",
-        ]);
+        .set_header(["TIME", "SEVERITY", "RULE", "ACCOUNT", "PRINCIPAL", "SOURCE IP", "EVENT"]);
     for a in alerts {
         let principal = if a.principal_arn.is_empty() {
             &a.principal_type
         } else {
             &a.principal_arn
         };
-        let event = format!(
-            "{}:{}",
-            a.event_source.trim_end_matches(".amazonaws.com"),
-            a.event_name
-        );
+        let event = format!("{}:{}", a.event_source.trim_end_matches(".amazonaws.com"), a.event_name);
         t.add_row([
             a.event_time.as_str(),
             a.severity.as_str(),

@@ -25,19 +25,13 @@ fn sample_logs_give_exactly_the_planted_alerts() {
         .collect();
     got.sort();
     assert_eq!(got, expected_sample_alerts());
-    let stored = query_pairs(
-        data.path(),
-        "SELECT rule_name, event_id FROM alerts ORDER BY 1, 2",
-    );
+    let stored = query_pairs(data.path(), "SELECT rule_name, event_id FROM alerts ORDER BY 1, 2");
     assert_eq!(stored, expected_sample_alerts());
     let err = stderr(&out);
     assert!(err.contains("1 digest"), "{err}");
     // Every object in the ledger once, all ok.
     assert_eq!(
-        count(
-            data.path(),
-            "SELECT COUNT(*) FROM objects WHERE status = 'ok'"
-        ),
+        count(data.path(), "SELECT COUNT(*) FROM objects WHERE status = 'ok'"),
         102
     );
     assert_eq!(count(data.path(), "SELECT SUM(records) FROM objects"), 3244);
@@ -49,16 +43,8 @@ fn sample_logs_give_exactly_the_planted_alerts() {
         .arg(repo().join("sample-logs")));
     assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
     assert_eq!(stdout(&again), "");
-    assert!(
-        stderr(&again).contains("102 unchanged"),
-        "{}",
-        stderr(&again)
-    );
-    assert!(
-        stderr(&again).contains("alerts: 0 new, 14 total"),
-        "{}",
-        stderr(&again)
-    );
+    assert!(stderr(&again).contains("102 unchanged"), "{}", stderr(&again));
+    assert!(stderr(&again).contains("alerts: 0 new, 14 total"), "{}", stderr(&again));
 
     // Forced re-processing stores nothing twice either.
     let re = run(bin()
@@ -80,15 +66,7 @@ fn table_output_lists_the_planted_alerts() {
     assert_eq!(out.status.code(), Some(0));
     let text = stdout(&out);
     let header = text.lines().next().unwrap();
-    for col in [
-        "TIME",
-        "SEVERITY",
-        "RULE",
-        "ACCOUNT",
-        "PRINCIPAL",
-        "SOURCE IP",
-        "EVENT",
-    ] {
+    for col in ["TIME", "SEVERITY", "RULE", "ACCOUNT", "PRINCIPAL", "SOURCE IP", "EVENT"] {
         assert!(header.contains(col), "{header}");
     }
     assert_eq!(text.lines().count(), 1 + 14, "{text}");
@@ -114,17 +92,11 @@ fn bad_inputs_are_reported_and_the_rest_is_processed() {
     truncated.truncate(good.len() / 2);
     std::fs::write(d.join("truncated.json.gz"), truncated).unwrap();
     std::fs::copy(
-        shared().join(
-            "datasets/zmallen_cloudtrail2sightings/cloudtrail.zip/aws.execution.ec2-user-data.json",
-        ),
+        shared().join("datasets/zmallen_cloudtrail2sightings/cloudtrail.zip/aws.execution.ec2-user-data.json"),
         d.join("invalid.json"),
     )
     .unwrap();
-    std::fs::write(
-        d.join("records-not-array.json"),
-        br#"{"Records": {"eventName": "X"}}"#,
-    )
-    .unwrap();
+    std::fs::write(d.join("records-not-array.json"), br#"{"Records": {"eventName": "X"}}"#).unwrap();
     std::fs::write(
         d.join("record-not-object.json"),
         br#"{"Records": [{"eventName": "X", "eventID": "ok-1"}, "oops"]}"#,
@@ -155,23 +127,16 @@ fn bad_inputs_are_reported_and_the_rest_is_processed() {
             "stderr does not name {file}:\n{err}"
         );
     }
-    let failures: BTreeMap<String, String> =
-        query_pairs(data.path(), "SELECT object, error_class FROM failures")
-            .into_iter()
-            .map(|(o, c)| (o.rsplit('/').next().unwrap().to_owned(), c))
-            .collect();
-    let expected: BTreeMap<String, String> = expected
-        .iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
+    let failures: BTreeMap<String, String> = query_pairs(data.path(), "SELECT object, error_class FROM failures")
+        .into_iter()
+        .map(|(o, c)| (o.rsplit('/').next().unwrap().to_owned(), c))
         .collect();
+    let expected: BTreeMap<String, String> = expected.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
     assert_eq!(failures, expected);
     // The good objects were processed: the gzip named .json alerted (root).
     assert!(stdout(&out).contains("gz-named-json"));
     assert_eq!(
-        count(
-            data.path(),
-            "SELECT COUNT(*) FROM objects WHERE status = 'ok'"
-        ),
+        count(data.path(), "SELECT COUNT(*) FROM objects WHERE status = 'ok'"),
         2
     );
     assert!(err.contains("5 failed"), "{err}");
@@ -273,12 +238,8 @@ fn store_is_private_to_its_owner() {
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&dd), 0o700);
     assert_eq!(mode(&dd.join("alerts.db")), 0o600);
-    let v: i64 = db(&dd)
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .unwrap();
+    let v: i64 = db(&dd).query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
     assert!(v >= 1);
-    let jm: String = db(&dd)
-        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-        .unwrap();
+    let jm: String = db(&dd).query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
     assert_eq!(jm, "wal");
 }

@@ -8,6 +8,7 @@
 //! * 2: the run could not start or was aborted (bad arguments, rules that do
 //!   not load, an unusable data directory).
 
+mod committer;
 mod rules_cmd;
 mod scan;
 

@@ -15,14 +15,13 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use crossbeam_channel::{RecvTimeoutError, bounded};
 use trailwatch::decode::{DEFAULT_MAX_OBJECT_BYTES, DecodeOptions};
-use trailwatch::pipeline::{
-    ObjectError, ObjectMeta, ObjectOutcome, Outcome, PipelineOptions, Worker,
-};
+use trailwatch::pipeline::{ObjectError, ObjectMeta, ObjectOutcome, Outcome, PipelineOptions, Worker};
 use trailwatch::sources::SourceError;
 use trailwatch::sources::local::{self, LocalFile};
-use trailwatch::store::{self, Store};
+use trailwatch::store::{self, Aggregates, Store};
 
 use super::RuleArgs;
+use super::committer::Committer;
 use crate::output::{AlertFormat, AlertWriter};
 
 #[derive(Debug, clap::Args)]
@@ -50,6 +49,13 @@ pub struct ScanArgs {
     /// Evaluate Insights records too (skipped by default).
     #[arg(long)]
     include_insights: bool,
+    /// Objects committed per SQLite transaction (at most; a batch is also
+    /// committed every 500 ms).
+    #[arg(long, value_name = "N", default_value_t = 256, hide = true)]
+    batch_objects: usize,
+    /// Staged aggregate rows that trigger a flush to Parquet.
+    #[arg(long, value_name = "ROWS", default_value_t = 100_000, hide = true)]
+    flush_rows: u64,
 }
 
 /// The data directory, shared by every command that touches the store.
@@ -68,9 +74,7 @@ pub struct DataDirArgs {
 /// Parses `1GiB`, `64MiB`, `10KB`, `1000`.
 pub fn parse_bytes(s: &str) -> Result<u64, String> {
     let s = s.trim();
-    let split = s
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(s.len());
+    let split = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
     let n: f64 = num
         .parse()
@@ -101,22 +105,10 @@ enum Done {
     SourceFailed(SourceError),
 }
 
-#[derive(Debug, Default)]
-struct Totals {
-    objects: u64,
-    ok: u64,
-    digests: u64,
-    unchanged: u64,
-    failed: u64,
-    records: u64,
-    skipped: u64,
-    new_alerts: u64,
-}
-
 pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let rules = Arc::new(args.rules.load()?);
-    let mut store = Store::open(&args.data.data_dir).context("cannot open the alert store")?;
+    let store = Store::open(&args.data.data_dir).context("cannot open the alert store")?;
     for (path, mode) in store::loose_permissions(&args.data.data_dir) {
         tracing::warn!(path = %path.display(), mode = format!("{mode:o}"), "data directory entry is readable by others; expected 0700 directories and 0600 files");
     }
@@ -131,9 +123,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
             if stop.swap(true, Ordering::SeqCst) {
                 std::process::exit(130);
             }
-            eprintln!(
-                "trailwatch: interrupted; finishing in-flight files (Ctrl-C again to quit now)"
-            );
+            eprintln!("trailwatch: interrupted; finishing in-flight files (Ctrl-C again to quit now)");
         });
     }
 
@@ -150,8 +140,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         let paths = args.paths.clone();
         let stop = stop.clone();
         let reprocess = args.reprocess;
-        let ledger =
-            Store::open_read_only(&args.data.data_dir).context("cannot open the ledger")?;
+        let ledger = Store::open_read_only(&args.data.data_dir).context("cannot open the ledger")?;
         std::thread::Builder::new().name("walk".into()).spawn(move || {
             for item in local::walk(&paths) {
                 if stop.load(Ordering::SeqCst) {
@@ -194,96 +183,45 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         let done_tx = done_tx.clone();
         let rules = rules.clone();
         let stop = stop.clone();
-        workers.push(
-            std::thread::Builder::new()
-                .name(format!("worker-{i}"))
-                .spawn(move || {
-                    let mut worker = Worker::new(rules, opts);
-                    let mut raw = Vec::new();
-                    for f in todo_rx {
-                        if stop.load(Ordering::SeqCst) {
-                            break;
-                        }
-                        let outcome = process_file(&mut worker, &mut raw, f);
-                        if done_tx.send(Done::Object(outcome)).is_err() {
-                            break;
-                        }
-                    }
-                })?,
-        );
+        workers.push(std::thread::Builder::new().name(format!("worker-{i}")).spawn(move || {
+            let mut worker = Worker::new(rules, opts);
+            let mut raw = Vec::new();
+            for f in todo_rx {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let outcome = process_file(&mut worker, &mut raw, f);
+                if done_tx.send(Done::Object(outcome)).is_err() {
+                    break;
+                }
+            }
+        })?);
     }
     drop(done_tx);
     drop(todo_rx);
 
-    let stdout = std::io::stdout().lock();
-    let mut writer = AlertWriter::new(args.format, stdout);
-    let mut totals = Totals::default();
-    let mut batch: Vec<ObjectOutcome> = Vec::new();
+    let writer = AlertWriter::new(args.format, std::io::stdout().lock());
+    let mut committer = Committer::new(store, Aggregates::new(&args.data.data_dir), writer, args.flush_rows)?;
     let mut last_commit = Instant::now();
-    let flush = |batch: &mut Vec<ObjectOutcome>,
-                 store: &mut Store,
-                 writer: &mut AlertWriter<_>,
-                 totals: &mut Totals|
-     -> anyhow::Result<()> {
-        if batch.is_empty() {
-            return Ok(());
-        }
-        let summary = store
-            .commit(batch)
-            .context("committing to the alert store")?;
-        for (oc, fresh) in batch.iter().zip(&summary.new_alerts) {
-            if let Outcome::Processed { alerts, .. } = &oc.outcome {
-                for &i in fresh {
-                    writer
-                        .write(&alerts[i])
-                        .context("writing alerts to stdout")?;
-                }
-            }
-        }
-        totals.new_alerts += summary.new_alert_count as u64;
-        batch.clear();
-        Ok(())
-    };
     loop {
         match done_rx.recv_timeout(Duration::from_millis(200)) {
-            Ok(Done::Object(oc)) => {
-                totals.objects += 1;
-                match &oc.outcome {
-                    Outcome::Processed { stats, .. } => {
-                        if stats.digest {
-                            totals.digests += 1;
-                        } else {
-                            totals.ok += 1;
-                        }
-                        totals.records += stats.records;
-                        totals.skipped += stats.skipped();
-                    }
-                    Outcome::Failed(e) => {
-                        totals.failed += 1;
-                        tracing::error!(object = %oc.meta.name, class = e.class(), "{e}");
-                    }
-                }
-                batch.push(oc);
-            }
+            Ok(Done::Object(oc)) => committer.push(oc),
             Ok(Done::Digest) => {
-                totals.objects += 1;
-                totals.digests += 1;
+                committer.totals.objects += 1;
+                committer.totals.digests += 1;
             }
             Ok(Done::Unchanged) => {
-                totals.objects += 1;
-                totals.unchanged += 1;
+                committer.totals.objects += 1;
+                committer.totals.unchanged += 1;
             }
             Ok(Done::SourceFailed(e)) => {
-                totals.objects += 1;
-                totals.failed += 1;
-                tracing::error!(object = %e.object(), class = e.class(), "{e}");
                 let meta = ObjectMeta {
                     name: e.object(),
                     size: 0,
                     mtime_ns: None,
                     fingerprint: String::new(),
                 };
-                batch.push(ObjectOutcome {
+                committer.push(ObjectOutcome {
                     meta,
                     outcome: Outcome::Failed(ObjectError::Source(e)),
                 });
@@ -291,15 +229,14 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
         }
-        if batch.len() >= 256
-            || (!batch.is_empty() && last_commit.elapsed() >= Duration::from_millis(500))
+        if committer.pending() >= args.batch_objects
+            || (committer.pending() > 0 && last_commit.elapsed() >= Duration::from_millis(500))
         {
-            flush(&mut batch, &mut store, &mut writer, &mut totals)?;
+            committer.commit()?;
             last_commit = Instant::now();
         }
     }
-    flush(&mut batch, &mut store, &mut writer, &mut totals)?;
-    writer.finish().context("writing alerts to stdout")?;
+    let (store, totals) = committer.finish()?;
     let _ = walker.join();
     for w in workers {
         let _ = w.join();
@@ -345,10 +282,7 @@ fn process_file(worker: &mut Worker, raw: &mut Vec<u8>, f: LocalFile) -> ObjectO
     if let Err(source) = read {
         return ObjectOutcome {
             meta,
-            outcome: Outcome::Failed(ObjectError::Source(SourceError::Io {
-                path: f.path,
-                source,
-            })),
+            outcome: Outcome::Failed(ObjectError::Source(SourceError::Io { path: f.path, source })),
         };
     }
     meta.fingerprint = format!("blake3:{}", blake3::hash(raw).to_hex());

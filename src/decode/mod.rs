@@ -56,9 +56,7 @@ pub enum DecodeError {
         line: Option<usize>,
         reason: String,
     },
-    #[error(
-        "{object}: top-level JSON {found}; expected an object with \"Records\", or NDJSON records"
-    )]
+    #[error("{object}: top-level JSON {found}; expected an object with \"Records\", or NDJSON records")]
     NotAnObject { object: String, found: &'static str },
     #[error("{object}: \"Records\" is a JSON {found}, not an array")]
     RecordsNotArray { object: String, found: &'static str },
@@ -95,12 +93,7 @@ impl DecodeError {
 /// On success `out` holds the document followed by [`INPUT_PADDING`] zero
 /// bytes, which lets the parser skip its own padded copy; the document length
 /// is returned.
-pub fn read_object<R: Read>(
-    object: &str,
-    reader: R,
-    limit: u64,
-    out: &mut Vec<u8>,
-) -> Result<usize, DecodeError> {
+pub fn read_object<R: Read>(object: &str, reader: R, limit: u64, out: &mut Vec<u8>) -> Result<usize, DecodeError> {
     out.clear();
     let mut reader = BufReader::with_capacity(64 * 1024, reader);
     let head = reader.fill_buf().map_err(|source| DecodeError::Read {
@@ -230,12 +223,7 @@ impl Decoder {
             return self.decode_ndjson(object, buf, start, len, &mut stats, &mut on_record);
         }
         let mut tape = self.take_tape();
-        let parsed = simd_json::fill_tape_padded(
-            &mut buf[start..],
-            len - start,
-            &mut self.buffers,
-            &mut tape,
-        );
+        let parsed = simd_json::fill_tape_padded(&mut buf[start..], len - start, &mut self.buffers, &mut tape);
         let result = match parsed {
             Err(e) => Err(json_error(object, None, &e)),
             Ok(()) => {
@@ -306,10 +294,7 @@ impl Decoder {
     }
 
     fn take_tape<'a>(&mut self) -> Tape<'a> {
-        self.tape
-            .take()
-            .unwrap_or_else(|| Tape::null().reset())
-            .reset()
+        self.tape.take().unwrap_or_else(|| Tape::null().reset()).reset()
     }
 }
 
@@ -334,11 +319,7 @@ fn with_line(e: DecodeError, line_no: usize) -> DecodeError {
             line: Some(line_no),
             reason: format!("\"Records\" is a JSON {found}, not an array"),
         },
-        DecodeError::RecordNotObject {
-            object,
-            index,
-            found,
-        } => DecodeError::Json {
+        DecodeError::RecordNotObject { object, index, found } => DecodeError::Json {
             object,
             line: Some(line_no),
             reason: format!("record #{index} is a JSON {found}, not an object"),
@@ -424,12 +405,8 @@ where
     Ok(())
 }
 
-fn handle_record<F>(
-    rec: Record<'_>,
-    options: DecodeOptions,
-    stats: &mut DocumentStats,
-    on_record: &mut F,
-) where
+fn handle_record<F>(rec: Record<'_>, options: DecodeOptions, stats: &mut DocumentStats, on_record: &mut F)
+where
     F: FnMut(Record<'_>),
 {
     if !rec.looks_like_cloudtrail() {

@@ -85,12 +85,8 @@ impl<'a> Record<'a> {
         let Some(obj) = self.root.as_object() else {
             return false;
         };
-        obj.iter().any(|(k, _)| {
-            matches!(
-                k,
-                "eventName" | "eventSource" | "eventVersion" | "eventTime"
-            )
-        })
+        obj.iter()
+            .any(|(k, _)| matches!(k, "eventName" | "eventSource" | "eventVersion" | "eventTime"))
     }
 
     /// Calls `f` on every value the path reaches, crossing arrays on the way,
@@ -117,11 +113,7 @@ impl<'a> Record<'a> {
     }
 }
 
-fn visit<'a, S: AsRef<str>>(
-    v: TapeValue<'a, 'a>,
-    path: &[S],
-    f: &mut dyn FnMut(Leaf<'a>) -> bool,
-) -> bool {
+fn visit<'a, S: AsRef<str>>(v: TapeValue<'a, 'a>, path: &[S], f: &mut dyn FnMut(Leaf<'a>) -> bool) -> bool {
     let Some((first, rest)) = path.split_first() else {
         return match v.as_array() {
             // A leaf array: any element may match.

@@ -50,11 +50,11 @@ fn ndjson_bad_line_fails_whole_object_with_line_number() {
 
 #[test]
 fn digest_and_insights_and_foreign_objects_are_counted() {
-    let (got, st) =
-        ids(br#"{"awsAccountId":"1","digestStartTime":"2026-01-01T00:00:00Z","logFiles":[]}"#)
-            .unwrap();
+    let (got, st) = ids(br#"{"awsAccountId":"1","digestStartTime":"2026-01-01T00:00:00Z","logFiles":[]}"#).unwrap();
     assert!(got.is_empty() && st.digest);
-    let (got, st) = ids(br#"{"Records":[{"eventID":"i","eventName":"X","eventType":"AwsCloudTrailInsight"},{"rule_id":"x"}]}"#).unwrap();
+    let (got, st) =
+        ids(br#"{"Records":[{"eventID":"i","eventName":"X","eventType":"AwsCloudTrailInsight"},{"rule_id":"x"}]}"#)
+            .unwrap();
     assert!(got.is_empty());
     assert_eq!((st.insights_skipped, st.foreign_skipped), (1, 1));
 }
@@ -69,19 +69,13 @@ fn bad_inputs_name_their_reason() {
     ));
     assert!(matches!(
         ids(br#"{"Records":{}}"#),
-        Err(DecodeError::RecordsNotArray {
-            found: "object",
-            ..
-        })
+        Err(DecodeError::RecordsNotArray { found: "object", .. })
     ));
     assert!(matches!(
         ids(br#"{"Records":[{"eventName":"X"},42]}"#),
         Err(DecodeError::RecordNotObject { index: 1, .. })
     ));
-    assert!(matches!(
-        ids(br#"{"Records":[{"a":1}"#),
-        Err(DecodeError::Json { .. })
-    ));
+    assert!(matches!(ids(br#"{"Records":[{"a":1}"#), Err(DecodeError::Json { .. })));
     let mut truncated = gz(DOC);
     truncated.truncate(truncated.len() / 2);
     assert!(matches!(ids(&truncated), Err(DecodeError::Gzip { .. })));
@@ -104,11 +98,7 @@ fn gzip_bomb_stops_at_the_cap_without_holding_more() {
         "{err}"
     );
     assert!(err.to_string().contains("bomb.json.gz"));
-    assert!(
-        buf.capacity() <= 4 << 20,
-        "buffer grew to {}",
-        buf.capacity()
-    );
+    assert!(buf.capacity() <= 4 << 20, "buffer grew to {}", buf.capacity());
 }
 
 #[test]

@@ -6,8 +6,12 @@
 //! Alerts copy the few fields the store needs out of the borrowed record,
 //! and only for records that matched.
 
+pub mod activity;
+
 use std::io::Read;
 use std::sync::Arc;
+
+use activity::{ActivityAgg, ActivityRow};
 
 use crate::decode::{self, DecodeError, DecodeOptions, Decoder, DocumentStats, Record};
 use crate::rules::{Level, Rule, RuleSet};
@@ -54,9 +58,10 @@ impl Alert {
         let raw_event = rec.to_json();
         // Records without an eventID (some exports) still need a stable key
         // for de-duplication: hash their content.
-        let event_id = rec.str("eventID").map(str::to_owned).unwrap_or_else(|| {
-            format!("sha:{}", &blake3::hash(raw_event.as_bytes()).to_hex()[..32])
-        });
+        let event_id = rec
+            .str("eventID")
+            .map(str::to_owned)
+            .unwrap_or_else(|| format!("sha:{}", &blake3::hash(raw_event.as_bytes()).to_hex()[..32]));
         Alert {
             rule_name: rule.name.clone(),
             rule_id: rule.id.clone(),
@@ -68,14 +73,8 @@ impl Alert {
             event_source: s("eventSource"),
             aws_region: s("awsRegion"),
             account_id: account_id(rec).unwrap_or_default().to_owned(),
-            principal_arn: rec
-                .str_at(&["userIdentity", "arn"])
-                .unwrap_or_default()
-                .to_owned(),
-            principal_type: rec
-                .str_at(&["userIdentity", "type"])
-                .unwrap_or_default()
-                .to_owned(),
+            principal_arn: rec.str_at(&["userIdentity", "arn"]).unwrap_or_default().to_owned(),
+            principal_type: rec.str_at(&["userIdentity", "type"]).unwrap_or_default().to_owned(),
             source_ip: s("sourceIPAddress"),
             user_agent: s("userAgent"),
             object: object.to_owned(),
@@ -121,6 +120,8 @@ pub enum Outcome {
     Processed {
         stats: DocumentStats,
         alerts: Vec<Alert>,
+        /// The object's contribution to the hourly activity aggregates.
+        activity: Vec<ActivityRow>,
     },
     Failed(ObjectError),
 }
@@ -152,6 +153,7 @@ pub struct Worker {
     rules: Arc<RuleSet>,
     decoder: Decoder,
     buf: Vec<u8>,
+    activity: ActivityAgg,
     opts: PipelineOptions,
 }
 
@@ -161,6 +163,7 @@ impl Worker {
             rules,
             decoder: Decoder::new(opts.decode),
             buf: Vec::new(),
+            activity: ActivityAgg::default(),
             opts,
         }
     }
@@ -168,7 +171,11 @@ impl Worker {
     /// Decodes and evaluates one object read from `reader`.
     pub fn process<R: Read>(&mut self, meta: ObjectMeta, reader: R) -> ObjectOutcome {
         let outcome = match self.run(&meta.name, reader) {
-            Ok((stats, alerts)) => Outcome::Processed { stats, alerts },
+            Ok((stats, alerts)) => Outcome::Processed {
+                stats,
+                alerts,
+                activity: self.activity.take(),
+            },
             Err(e) => Outcome::Failed(e.into()),
         };
         // Do not keep a huge buffer around after an unusually large object.
@@ -178,16 +185,15 @@ impl Worker {
         ObjectOutcome { meta, outcome }
     }
 
-    fn run<R: Read>(
-        &mut self,
-        name: &str,
-        reader: R,
-    ) -> Result<(DocumentStats, Vec<Alert>), DecodeError> {
+    fn run<R: Read>(&mut self, name: &str, reader: R) -> Result<(DocumentStats, Vec<Alert>), DecodeError> {
         let len = decode::read_object(name, reader, self.opts.max_object_bytes, &mut self.buf)?;
         let rules = &*self.rules;
+        let activity = &mut self.activity;
+        activity.take();
         let mut alerts = Vec::new();
         let stats = self.decoder.decode(name, &mut self.buf, len, |rec| {
             rules.evaluate(&rec, |rule| alerts.push(Alert::new(rule, &rec, name)));
+            activity.add(&rec);
         })?;
         Ok((stats, alerts))
     }

@@ -76,9 +76,7 @@ fn lex(s: &str) -> Result<Vec<Tok>, ConditionError> {
             }
             out.push(Tok::Word(w));
         } else {
-            return Err(ConditionError(format!(
-                "unexpected character `{c}` at offset {i}"
-            )));
+            return Err(ConditionError(format!("unexpected character `{c}` at offset {i}")));
         }
     }
     Ok(out)
@@ -154,13 +152,8 @@ impl Parser {
                     if is_kw(self.peek(), "of") {
                         self.next();
                         return match self.next() {
-                            Some(Tok::Word(p)) if p.eq_ignore_ascii_case("them") => {
-                                Ok(Expr::Of { all, pattern: None })
-                            }
-                            Some(Tok::Word(p)) => Ok(Expr::Of {
-                                all,
-                                pattern: Some(p),
-                            }),
+                            Some(Tok::Word(p)) if p.eq_ignore_ascii_case("them") => Ok(Expr::Of { all, pattern: None }),
+                            Some(Tok::Word(p)) => Ok(Expr::Of { all, pattern: Some(p) }),
                             _ => Err(ConditionError(format!(
                                 "`{w} of` must be followed by a name pattern or `them`"
                             ))),
@@ -254,23 +247,11 @@ pub fn resolve(e: &Expr, names: &[String]) -> Result<Cond, ConditionError> {
                     pattern.as_deref().unwrap_or("them")
                 )));
             }
-            if *all {
-                Cond::And(picked)
-            } else {
-                Cond::Or(picked)
-            }
+            if *all { Cond::And(picked) } else { Cond::Or(picked) }
         }
         Expr::Not(x) => Cond::Not(Box::new(resolve(x, names)?)),
-        Expr::And(xs) => Cond::And(
-            xs.iter()
-                .map(|x| resolve(x, names))
-                .collect::<Result<_, _>>()?,
-        ),
-        Expr::Or(xs) => Cond::Or(
-            xs.iter()
-                .map(|x| resolve(x, names))
-                .collect::<Result<_, _>>()?,
-        ),
+        Expr::And(xs) => Cond::And(xs.iter().map(|x| resolve(x, names)).collect::<Result<_, _>>()?),
+        Expr::Or(xs) => Cond::Or(xs.iter().map(|x| resolve(x, names)).collect::<Result<_, _>>()?),
     })
 }
 
@@ -286,10 +267,7 @@ mod tests {
     fn precedence_not_and_or() {
         assert_eq!(
             parse("a or b and not c").unwrap(),
-            Expr::Or(vec![
-                id("a"),
-                Expr::And(vec![id("b"), Expr::Not(Box::new(id("c")))])
-            ])
+            Expr::Or(vec![id("a"), Expr::And(vec![id("b"), Expr::Not(Box::new(id("c")))])])
         );
         assert_eq!(
             parse("(a or b) and c").unwrap(),
@@ -328,11 +306,7 @@ mod tests {
 
     #[test]
     fn resolve_them_skips_underscore_names() {
-        let names = vec![
-            "sel".to_string(),
-            "_helper".to_string(),
-            "filter_a".to_string(),
-        ];
+        let names = vec!["sel".to_string(), "_helper".to_string(), "filter_a".to_string()];
         match resolve(&parse("1 of them").unwrap(), &names).unwrap() {
             Cond::Or(v) => assert_eq!(v.len(), 2),
             other => panic!("{other:?}"),

@@ -59,10 +59,7 @@ pub enum Search {
     /// A fieldless keyword list: any scalar anywhere in the record matches
     /// any keyword (substring, case-insensitive unless `|cased`), or all of
     /// them with `|all`.
-    Keywords {
-        matchers: Vec<StrPattern>,
-        all: bool,
-    },
+    Keywords { matchers: Vec<StrPattern>, all: bool },
 }
 
 /// Why a field condition could not be compiled; the caller adds the file.
@@ -93,11 +90,7 @@ fn scalar_text(v: &Yaml) -> Option<String> {
 }
 
 /// Compiles `key: value` of a detection map. `key` is `field|mod|mod...`.
-pub fn compile_field(
-    key: &str,
-    value: &Yaml,
-    placeholders: &Placeholders,
-) -> Result<FieldCond, CompileError> {
+pub fn compile_field(key: &str, value: &Yaml, placeholders: &Placeholders) -> Result<FieldCond, CompileError> {
     let mut parts = key.split('|');
     let field = parts.next().unwrap_or_default().to_owned();
     let mods: Vec<&str> = parts.collect();
@@ -132,11 +125,7 @@ pub fn compile_field(
 }
 
 /// Compiles one keyword (fieldless) value.
-pub fn compile_keyword(
-    construct: &str,
-    mods: &[&str],
-    value: &Yaml,
-) -> Result<Vec<StrPattern>, CompileError> {
+pub fn compile_keyword(construct: &str, mods: &[&str], value: &Yaml) -> Result<Vec<StrPattern>, CompileError> {
     let spec = Modifiers::parse(construct, mods)?;
     if spec.other.is_some() || spec.placement.is_some() {
         return Err(err(
@@ -175,10 +164,7 @@ impl Modifiers {
             match md.as_str() {
                 "contains" | "startswith" | "endswith" => {
                     if m.placement.is_some() {
-                        return Err(err(
-                            key,
-                            "only one of contains/startswith/endswith may be given",
-                        ));
+                        return Err(err(key, "only one of contains/startswith/endswith may be given"));
                     }
                     m.placement = Some(match md.as_str() {
                         "contains" => "contains",
@@ -225,10 +211,7 @@ impl Modifiers {
             ));
         }
         if m.base64 == Some("base64offset") && m.placement != Some("contains") {
-            return Err(err(
-                key,
-                "`base64offset` must be followed by `contains` (Sigma spec)",
-            ));
+            return Err(err(key, "`base64offset` must be followed by `contains` (Sigma spec)"));
         }
         Ok(m)
     }
@@ -261,11 +244,7 @@ fn compile_value(
         vec![text]
     };
     for text in texts {
-        let variants: Vec<String> = if m.windash {
-            windash_variants(&text)
-        } else {
-            vec![text]
-        };
+        let variants: Vec<String> = if m.windash { windash_variants(&text) } else { vec![text] };
         for t in variants {
             let bodies: Vec<Vec<Token>> = match m.base64 {
                 None => vec![pattern::tokenize(&t)],
@@ -309,9 +288,7 @@ fn compile_special(
     match kind {
         "exists" => match v {
             Yaml::Bool(b) => out.push(ValueMatcher::Exists(*b)),
-            Yaml::String(s)
-                if s.eq_ignore_ascii_case("true") || s.eq_ignore_ascii_case("false") =>
-            {
+            Yaml::String(s) if s.eq_ignore_ascii_case("true") || s.eq_ignore_ascii_case("false") => {
                 out.push(ValueMatcher::Exists(s.eq_ignore_ascii_case("true")))
             }
             _ => return Err(err(key, "`exists` takes true or false")),
@@ -342,9 +319,7 @@ fn compile_special(
             let Some(text) = scalar_text(v) else {
                 return Err(err(key, "`fieldref` takes a field name"));
             };
-            out.push(ValueMatcher::FieldRef(
-                text.split('.').map(Box::from).collect(),
-            ));
+            out.push(ValueMatcher::FieldRef(text.split('.').map(Box::from).collect()));
         }
         op => {
             let n = match v {
@@ -474,10 +449,9 @@ impl ValueMatcher {
                 NumOp::Gt => x > *n,
                 NumOp::Gte => x >= *n,
             }),
-            ValueMatcher::Cidr(net) => with_leaf_text(leaf, |t| {
-                t.parse::<IpAddr>().is_ok_and(|ip| net.contains(&ip))
-            })
-            .unwrap_or(false),
+            ValueMatcher::Cidr(net) => {
+                with_leaf_text(leaf, |t| t.parse::<IpAddr>().is_ok_and(|ip| net.contains(&ip))).unwrap_or(false)
+            }
             ValueMatcher::FieldRef(path) => with_leaf_text(leaf, |t| {
                 rec.any_at(path, &mut |other| {
                     with_leaf_text(other, |o| o.eq_ignore_ascii_case(t)).unwrap_or(false)
@@ -489,9 +463,7 @@ impl ValueMatcher {
 
     fn matches(&self, path: &[Box<str>], rec: &Record<'_>) -> bool {
         match self {
-            ValueMatcher::Null => {
-                !rec.exists(path) || rec.any_at(path, &mut |l| matches!(l, Leaf::Null))
-            }
+            ValueMatcher::Null => !rec.exists(path) || rec.any_at(path, &mut |l| matches!(l, Leaf::Null)),
             ValueMatcher::Exists(want) => rec.exists(path) == *want,
             _ => rec.any_at(path, &mut |l| self.matches_leaf(l, rec)),
         }
@@ -526,13 +498,10 @@ impl FieldCond {
 impl Search {
     pub fn matches(&self, rec: &Record<'_>) -> bool {
         match self {
-            Search::Maps(maps) => maps
-                .iter()
-                .any(|conds| conds.iter().all(|c| c.matches(rec))),
+            Search::Maps(maps) => maps.iter().any(|conds| conds.iter().all(|c| c.matches(rec))),
             Search::Keywords { matchers, all } => {
-                let hit = |p: &StrPattern| {
-                    rec.any_scalar(&mut |l| with_leaf_text(l, |t| p.is_match(t)).unwrap_or(false))
-                };
+                let hit =
+                    |p: &StrPattern| rec.any_scalar(&mut |l| with_leaf_text(l, |t| p.is_match(t)).unwrap_or(false));
                 if *all {
                     matchers.iter().all(hit)
                 } else {

@@ -172,13 +172,10 @@ impl Rule {
             },
             Cond::Not(_) => None,
             Cond::And(xs) => {
-                let sets: Vec<Vec<String>> =
-                    xs.iter().filter_map(|x| self.required(x, field)).collect();
+                let sets: Vec<Vec<String>> = xs.iter().filter_map(|x| self.required(x, field)).collect();
                 let mut it = sets.into_iter();
                 let first = it.next()?;
-                Some(it.fold(first, |acc, s| {
-                    acc.into_iter().filter(|x| s.contains(x)).collect()
-                }))
+                Some(it.fold(first, |acc, s| acc.into_iter().filter(|x| s.contains(x)).collect()))
             }
             Cond::Or(xs) => {
                 let mut union = Vec::new();
@@ -325,8 +322,7 @@ impl RuleSet {
                 dir: dir.display().to_string(),
             });
         }
-        let (set, mut errs) =
-            RuleSet::compile(texts.iter().map(|(f, t)| (f.clone(), t.as_str())), opts);
+        let (set, mut errs) = RuleSet::compile(texts.iter().map(|(f, t)| (f.clone(), t.as_str())), opts);
         errors.append(&mut errs);
         (set, errors)
     }
@@ -336,10 +332,7 @@ impl RuleSet {
         let mut files = Vec::new();
         collect_embedded(&EMBEDDED, &mut files);
         files.sort_by(|a, b| a.0.cmp(&b.0));
-        RuleSet::compile(
-            files.into_iter().map(|(p, t)| (format!("rules/{p}"), t)),
-            opts,
-        )
+        RuleSet::compile(files.into_iter().map(|(p, t)| (format!("rules/{p}"), t)), opts)
     }
 
     fn from_rules(rules: Vec<Rule>) -> RuleSet {

@@ -38,11 +38,7 @@ pub fn tokenize(s: &str) -> Vec<Token> {
                 if !lit.is_empty() {
                     out.push(Token::Lit(std::mem::take(&mut lit)));
                 }
-                let tok = if c == '*' {
-                    Token::Star
-                } else {
-                    Token::Question
-                };
+                let tok = if c == '*' { Token::Star } else { Token::Question };
                 // `**` is the same as `*`.
                 if !(tok == Token::Star && out.last() == Some(&Token::Star)) {
                     out.push(tok);
@@ -92,22 +88,12 @@ impl StrPattern {
     pub fn compile(tokens: &[Token], cased: bool) -> Result<StrPattern, regex::Error> {
         let lits: String = tokens
             .iter()
-            .filter_map(|t| {
-                if let Token::Lit(s) = t {
-                    Some(s.as_str())
-                } else {
-                    None
-                }
-            })
+            .filter_map(|t| if let Token::Lit(s) = t { Some(s.as_str()) } else { None })
             .collect();
         let ascii_ci = !cased;
         let simple = cased || lits.is_ascii();
         let norm = |s: &str| {
-            if cased {
-                s.to_owned()
-            } else {
-                s.to_ascii_lowercase()
-            }
+            if cased { s.to_owned() } else { s.to_ascii_lowercase() }
         };
         let kind = match tokens {
             _ if !simple => Kind::Regex(glob_regex(tokens, cased)?),
@@ -210,10 +196,7 @@ mod tests {
     #[test]
     fn tokenize_handles_escapes_and_plain_backslashes() {
         assert_eq!(tokenize(r"a\*b"), vec![Token::Lit("a*b".into())]);
-        assert_eq!(
-            tokenize(r"C:\Windows\*"),
-            vec![Token::Lit(r"C:\Windows*".into())]
-        );
+        assert_eq!(tokenize(r"C:\Windows\*"), vec![Token::Lit(r"C:\Windows*".into())]);
         assert_eq!(
             tokenize(r"C:\Windows\\*"),
             vec![Token::Lit(r"C:\Windows\".into()), Token::Star]
@@ -241,9 +224,7 @@ mod tests {
         assert!(pat("Disable*", false).is_match("disablekeyrotation"));
         assert!(pat("*/0", false).is_match("0.0.0.0/0"));
         assert!(!pat("*/0", false).is_match("10.0.0.0/10"));
-        assert!(
-            pat("*SSO_*", false).is_match("arn:aws:sts::1:assumed-role/AWSReservedSSO_Admin/x")
-        );
+        assert!(pat("*SSO_*", false).is_match("arn:aws:sts::1:assumed-role/AWSReservedSSO_Admin/x"));
         assert!(pat("a?c", false).is_match("ABC"));
         assert!(!pat("a?c", false).is_match("abbc"));
         assert!(pat("*", false).is_match(""));

@@ -29,12 +29,7 @@ pub fn run_rule_tests(set: &RuleSet) -> Vec<TestOutcome> {
             .true_positives
             .iter()
             .map(|e| ("true_positive", e, true))
-            .chain(
-                rule.tests
-                    .true_negatives
-                    .iter()
-                    .map(|e| ("true_negative", e, false)),
-            );
+            .chain(rule.tests.true_negatives.iter().map(|e| ("true_negative", e, false)));
         let mut counters = [0usize; 2];
         for (kind, event, expect) in cases {
             let index = counters[usize::from(!expect)];
@@ -56,9 +51,7 @@ pub fn run_rule_tests(set: &RuleSet) -> Vec<TestOutcome> {
                     false,
                     "event is not a CloudTrail record (no eventName/eventSource/eventTime)".into(),
                 ),
-                (Ok(_), Some(_)) if records != 1 => {
-                    (false, format!("expected one record, got {records}"))
-                }
+                (Ok(_), Some(_)) if records != 1 => (false, format!("expected one record, got {records}")),
                 (Ok(_), Some(hit)) if hit == expect => (true, String::new()),
                 (Ok(_), Some(_)) => (
                     false,

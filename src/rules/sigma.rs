@@ -93,9 +93,7 @@ pub(crate) fn parse_rule(
     if let Some(action) = get_str(m, "action") {
         return Err(cx.invalid(
             "action:",
-            format!(
-                "Sigma collection action `{action}` is not supported; write self-contained rules"
-            ),
+            format!("Sigma collection action `{action}` is not supported; write self-contained rules"),
         ));
     }
     let title = get_str(m, "title").ok_or_else(|| cx.invalid("title", "a rule needs a `title`"))?;
@@ -133,10 +131,7 @@ pub(crate) fn parse_rule(
                     Yaml::String(s) => vec![s.clone()],
                     Yaml::Sequence(items) => items.iter().filter_map(key_text).collect(),
                     _ => {
-                        return Err(cx.invalid(
-                            "condition:",
-                            "`condition` must be a string or a list of strings",
-                        ));
+                        return Err(cx.invalid("condition:", "`condition` must be a string or a list of strings"));
                     }
                 };
             }
@@ -188,19 +183,12 @@ pub(crate) fn parse_rule(
     })
 }
 
-fn compile_search(
-    cx: &Ctx<'_>,
-    name: &str,
-    v: &Yaml,
-    placeholders: &Placeholders,
-) -> Result<Search, RuleError> {
+fn compile_search(cx: &Ctx<'_>, name: &str, v: &Yaml, placeholders: &Placeholders) -> Result<Search, RuleError> {
     let map_conds = |m: &Mapping| -> Result<Vec<FieldCond>, RuleError> {
         m.iter()
             .map(|(k, v)| {
-                let k =
-                    key_text(k).ok_or_else(|| cx.invalid(name, "field names must be strings"))?;
-                matcher::compile_field(&k, v, placeholders)
-                    .map_err(|e| cx.invalid(&e.construct, e.reason))
+                let k = key_text(k).ok_or_else(|| cx.invalid(name, "field names must be strings"))?;
+                matcher::compile_field(&k, v, placeholders).map_err(|e| cx.invalid(&e.construct, e.reason))
             })
             .collect()
     };
@@ -220,7 +208,10 @@ fn compile_search(
                         };
                         let mut matchers = Vec::new();
                         for it in items {
-                            matchers.extend(matcher::compile_keyword(&k, &mods, it).map_err(|e| cx.invalid(&e.construct, e.reason))?);
+                            matchers.extend(
+                                matcher::compile_keyword(&k, &mods, it)
+                                    .map_err(|e| cx.invalid(&e.construct, e.reason))?,
+                            );
                         }
                         return Ok(Search::Keywords { matchers, all });
                     }
@@ -237,7 +228,8 @@ fn compile_search(
         Yaml::Sequence(items) if items.iter().all(|i| !i.is_mapping() && !i.is_sequence()) && !items.is_empty() => {
             let mut matchers = Vec::new();
             for it in items {
-                matchers.extend(matcher::compile_keyword(name, &[], it).map_err(|e| cx.invalid(&e.construct, e.reason))?);
+                matchers
+                    .extend(matcher::compile_keyword(name, &[], it).map_err(|e| cx.invalid(&e.construct, e.reason))?);
             }
             Ok(Search::Keywords { matchers, all: false })
         }

@@ -51,28 +51,16 @@ fn null_matches_missing_or_null_and_not_empty_string() {
     let s = rule("  sel:\n    eventName: X\n    errorCode: null\n  condition: sel");
     assert!(fires(&s, r#"{"eventName":"X"}"#));
     assert!(fires(&s, r#"{"eventName":"X","errorCode":null}"#));
-    assert!(!fires(
-        &s,
-        r#"{"eventName":"X","errorCode":"AccessDenied"}"#
-    ));
+    assert!(!fires(&s, r#"{"eventName":"X","errorCode":"AccessDenied"}"#));
     assert!(!fires(&s, r#"{"eventName":"X","errorCode":""}"#));
 }
 
 #[test]
 fn numbers_and_booleans_match_their_string_forms() {
     let s = rule("  sel:\n    eventName: X\n    p.port: 443\n    p.flag: 'true'\n  condition: sel");
-    assert!(fires(
-        &s,
-        r#"{"eventName":"X","p":{"port":443,"flag":true}}"#
-    ));
-    assert!(fires(
-        &s,
-        r#"{"eventName":"X","p":{"port":"443","flag":"TRUE"}}"#
-    ));
-    assert!(!fires(
-        &s,
-        r#"{"eventName":"X","p":{"port":4430,"flag":true}}"#
-    ));
+    assert!(fires(&s, r#"{"eventName":"X","p":{"port":443,"flag":true}}"#));
+    assert!(fires(&s, r#"{"eventName":"X","p":{"port":"443","flag":"TRUE"}}"#));
+    assert!(!fires(&s, r#"{"eventName":"X","p":{"port":4430,"flag":true}}"#));
 }
 
 #[test]
@@ -91,14 +79,8 @@ fn modifiers_on_objects_search_their_values() {
 #[test]
 fn contains_all_needs_every_value() {
     let s = rule("  sel:\n    userAgent|contains|all: [aws-cli, linux]\n  condition: sel");
-    assert!(fires(
-        &s,
-        r#"{"eventName":"X","userAgent":"aws-cli/2.0 Linux/5"}"#
-    ));
-    assert!(!fires(
-        &s,
-        r#"{"eventName":"X","userAgent":"aws-cli/2.0 Darwin"}"#
-    ));
+    assert!(fires(&s, r#"{"eventName":"X","userAgent":"aws-cli/2.0 Linux/5"}"#));
+    assert!(!fires(&s, r#"{"eventName":"X","userAgent":"aws-cli/2.0 Darwin"}"#));
 }
 
 #[test]
@@ -126,19 +108,10 @@ fn keywords_search_every_string() {
 #[test]
 fn re_cidr_exists_and_numeric_comparisons() {
     let s = rule("  sel:\n    sourceIPAddress|cidr: 10.0.0.0/8\n  condition: sel");
-    assert!(fires(
-        &s,
-        r#"{"eventName":"X","sourceIPAddress":"10.2.3.4"}"#
-    ));
-    assert!(!fires(
-        &s,
-        r#"{"eventName":"X","sourceIPAddress":"s3.amazonaws.com"}"#
-    ));
+    assert!(fires(&s, r#"{"eventName":"X","sourceIPAddress":"10.2.3.4"}"#));
+    assert!(!fires(&s, r#"{"eventName":"X","sourceIPAddress":"s3.amazonaws.com"}"#));
     let s = rule("  sel:\n    userAgent|re: '^Boto3/1\\.[0-9]+'\n  condition: sel");
-    assert!(fires(
-        &s,
-        r#"{"eventName":"X","userAgent":"Boto3/1.26 Python"}"#
-    ));
+    assert!(fires(&s, r#"{"eventName":"X","userAgent":"Boto3/1.26 Python"}"#));
     assert!(
         !fires(&s, r#"{"eventName":"X","userAgent":"boto3/1.26"}"#),
         "re is case-sensitive without |i"
@@ -165,10 +138,7 @@ fn re_cidr_exists_and_numeric_comparisons() {
 #[test]
 fn hostile_regex_runs_in_linear_time() {
     let s = rule("  sel:\n    userAgent|re: '(a+)+$'\n  condition: sel");
-    let hostile = format!(
-        r#"{{"eventName":"X","userAgent":"{}!"}}"#,
-        "a".repeat(50_000)
-    );
+    let hostile = format!(r#"{{"eventName":"X","userAgent":"{}!"}}"#, "a".repeat(50_000));
     // Backtracking engines take exponential time here; `regex` does not.
     assert!(!fires(&s, &hostile));
     assert!(fires(&s, r#"{"eventName":"X","userAgent":"aaaa"}"#));
@@ -176,9 +146,7 @@ fn hostile_regex_runs_in_linear_time() {
 
 #[test]
 fn fieldref_compares_two_fields() {
-    let s = rule(
-        "  sel:\n    userIdentity.userName|fieldref: requestParameters.userName\n  condition: sel",
-    );
+    let s = rule("  sel:\n    userIdentity.userName|fieldref: requestParameters.userName\n  condition: sel");
     assert!(fires(
         &s,
         r#"{"eventName":"X","userIdentity":{"userName":"a"},"requestParameters":{"userName":"A"}}"#
@@ -191,8 +159,7 @@ fn fieldref_compares_two_fields() {
 
 #[test]
 fn index_dispatches_by_event_name_without_changing_results() {
-    let s =
-        rule("  sel:\n    eventName: [A, B]\n  other:\n    x: 1\n  condition: sel and not other");
+    let s = rule("  sel:\n    eventName: [A, B]\n  other:\n    x: 1\n  condition: sel and not other");
     assert_eq!(s.index_stats(), (1, 0, 0));
     assert!(fires(&s, r#"{"eventName":"a"}"#));
     assert!(!fires(&s, r#"{"eventName":"C"}"#));
@@ -211,25 +178,18 @@ fn unsupported_constructs_fail_at_load_naming_file_line_and_construct() {
         "title: t\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  sel:\n    eventName|base65: X\n  condition: sel\n",
     );
     assert!(e.starts_with("bad.yml:5:"), "{e}");
-    assert!(
-        e.contains("eventName|base65") && e.contains("unknown modifier"),
-        "{e}"
-    );
+    assert!(e.contains("eventName|base65") && e.contains("unknown modifier"), "{e}");
     let e = load_err(
         "title: t\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  sel:\n    a: 1\n  condition: sel | count() > 5\n",
     );
     assert!(e.contains("correlation"), "{e}");
-    let e = load_err(
-        "title: t\nlogsource: {product: windows}\ndetection:\n  sel:\n    a: 1\n  condition: sel\n",
-    );
+    let e = load_err("title: t\nlogsource: {product: windows}\ndetection:\n  sel:\n    a: 1\n  condition: sel\n");
     assert!(e.contains("logsource"), "{e}");
     let e = load_err(
         "title: t\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  sel:\n    a: 1\n  condition: sel and missing\n",
     );
     assert!(e.contains("`missing`"), "{e}");
-    let e = load_err(
-        "title: t\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  sel:\n    a: [1\n",
-    );
+    let e = load_err("title: t\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  sel:\n    a: [1\n");
     assert!(e.contains("invalid YAML"), "{e}");
 }
 

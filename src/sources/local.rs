@@ -60,13 +60,12 @@ fn file_of(path: PathBuf, md: &std::fs::Metadata) -> LocalFile {
 /// Walks `paths` (files and folders, recursively, in sorted order) and
 /// yields every file to process, or the error that kept one out.
 pub fn walk(paths: &[PathBuf]) -> impl Iterator<Item = Result<LocalFile, SourceError>> + '_ {
-    paths.iter().flat_map(
-        |root| -> Box<dyn Iterator<Item = Result<LocalFile, SourceError>>> {
+    paths
+        .iter()
+        .flat_map(|root| -> Box<dyn Iterator<Item = Result<LocalFile, SourceError>>> {
             match std::fs::metadata(root) {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    Box::new(std::iter::once(Err(SourceError::NotFound {
-                        path: root.clone(),
-                    })))
+                    Box::new(std::iter::once(Err(SourceError::NotFound { path: root.clone() })))
                 }
                 Err(source) => Box::new(std::iter::once(Err(SourceError::Io {
                     path: root.clone(),
@@ -80,15 +79,12 @@ pub fn walk(paths: &[PathBuf]) -> impl Iterator<Item = Result<LocalFile, SourceE
                         .into_iter()
                         .filter_map(move |entry| match entry {
                             Err(e) => {
-                                let path = e
-                                    .path()
-                                    .map(Path::to_path_buf)
-                                    .unwrap_or_else(|| root.clone());
+                                let path = e.path().map(Path::to_path_buf).unwrap_or_else(|| root.clone());
                                 Some(Err(SourceError::Io {
                                     path,
-                                    source: e.into_io_error().unwrap_or_else(|| {
-                                        std::io::Error::other("filesystem loop")
-                                    }),
+                                    source: e
+                                        .into_io_error()
+                                        .unwrap_or_else(|| std::io::Error::other("filesystem loop")),
                                 }))
                             }
                             Ok(ent) if ent.file_type().is_file() && looks_like_log(ent.path()) => {
@@ -96,9 +92,7 @@ pub fn walk(paths: &[PathBuf]) -> impl Iterator<Item = Result<LocalFile, SourceE
                                     Ok(md) => Some(Ok(file_of(ent.into_path(), &md))),
                                     Err(e) => Some(Err(SourceError::Io {
                                         path: ent.path().to_path_buf(),
-                                        source: e
-                                            .into_io_error()
-                                            .unwrap_or_else(|| std::io::Error::other("metadata")),
+                                        source: e.into_io_error().unwrap_or_else(|| std::io::Error::other("metadata")),
                                     })),
                                 }
                             }
@@ -106,8 +100,7 @@ pub fn walk(paths: &[PathBuf]) -> impl Iterator<Item = Result<LocalFile, SourceE
                         }),
                 ),
             }
-        },
-    )
+        })
 }
 
 #[cfg(test)]

@@ -29,9 +29,7 @@ impl SourceError {
 
     pub fn object(&self) -> String {
         match self {
-            SourceError::Io { path, .. } | SourceError::NotFound { path } => {
-                path.display().to_string()
-            }
+            SourceError::Io { path, .. } | SourceError::NotFound { path } => path.display().to_string(),
         }
     }
 }

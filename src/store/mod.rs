@@ -1,9 +1,12 @@
-//! Persistence: the SQLite alert store and ledger ([`sqlite`]).
+//! Persistence: the SQLite alert store and ledger ([`sqlite`]), and the
+//! Parquet aggregates fed from it ([`aggregates`]).
 //!
 //! The data directory is private to its owner: created 0700, files 0600.
 
+pub mod aggregates;
 pub mod sqlite;
 
+pub use aggregates::Aggregates;
 pub use sqlite::{CommitSummary, LedgerEntry, Store};
 
 use std::path::{Path, PathBuf};
@@ -26,11 +29,9 @@ pub enum StoreError {
     #[error(
         "{path}: schema version {found} is newer than this trailwatch understands ({supported}); upgrade trailwatch"
     )]
-    SchemaTooNew {
-        path: PathBuf,
-        found: i64,
-        supported: i64,
-    },
+    SchemaTooNew { path: PathBuf, found: i64, supported: i64 },
+    #[error("{path}: Parquet error: {reason}")]
+    Parquet { path: PathBuf, reason: String },
     #[error("{path}: no trailwatch store here (run `trailwatch scan` first, or pass --data-dir)")]
     Missing { path: PathBuf },
 }

@@ -69,6 +69,46 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX failures_object ON failures (object);
     "#,
+    // v2: activity aggregates staged per object until flushed to Parquet,
+    // and the bookkeeping that makes flushes and compactions crash-safe.
+    r#"
+    CREATE TABLE activity_staging (
+        id                INTEGER PRIMARY KEY AUTOINCREMENT,
+        object            TEXT NOT NULL,
+        hour              TEXT NOT NULL,
+        account_id        TEXT NOT NULL,
+        aws_region        TEXT NOT NULL,
+        event_source      TEXT NOT NULL,
+        event_name        TEXT NOT NULL,
+        principal_type    TEXT NOT NULL,
+        principal_arn     TEXT NOT NULL,
+        source_ip         TEXT NOT NULL,
+        user_agent_family TEXT NOT NULL,
+        error_code        TEXT NOT NULL,
+        read_only         INTEGER,
+        events            INTEGER NOT NULL,
+        first_seen        TEXT NOT NULL,
+        last_seen         TEXT NOT NULL
+    );
+    CREATE TABLE flushes (
+        id             INTEGER PRIMARY KEY,
+        staging_max_id INTEGER NOT NULL,
+        alerts_from_id INTEGER NOT NULL,
+        alerts_to_id   INTEGER NOT NULL,
+        state          TEXT NOT NULL CHECK (state IN ('pending', 'done')),
+        started_at     TEXT NOT NULL,
+        finished_at    TEXT
+    );
+    CREATE TABLE compactions (
+        id          INTEGER PRIMARY KEY,
+        dir         TEXT NOT NULL,
+        new_file    TEXT NOT NULL,
+        old_files   TEXT NOT NULL,
+        state       TEXT NOT NULL CHECK (state IN ('pending', 'done', 'aborted')),
+        started_at  TEXT NOT NULL,
+        finished_at TEXT
+    );
+    "#,
 ];
 
 /// A ledger row.
@@ -217,9 +257,7 @@ impl Store {
     /// The ledger row of an object, if it was processed before.
     pub fn ledger_entry(&self, name: &str) -> Result<Option<LedgerEntry>, StoreError> {
         self.conn
-            .prepare_cached(
-                "SELECT size, mtime_ns, fingerprint, status FROM objects WHERE name = ?1",
-            )
+            .prepare_cached("SELECT size, mtime_ns, fingerprint, status FROM objects WHERE name = ?1")
             .and_then(|mut st| {
                 st.query_row([name], |r| {
                     Ok(LedgerEntry {
@@ -262,6 +300,16 @@ impl Store {
                      skipped=excluded.skipped, alerts=excluded.alerts, error=excluded.error, processed_at=excluded.processed_at",
                 )
                 .map_err(e)?;
+            let mut prior_status = tx
+                .prepare_cached("SELECT status FROM objects WHERE name = ?1")
+                .map_err(e)?;
+            let mut ins_activity = tx
+                .prepare_cached(
+                    "INSERT INTO activity_staging (object, hour, account_id, aws_region, event_source, event_name, \
+                     principal_type, principal_arn, source_ip, user_agent_family, error_code, read_only, events, \
+                     first_seen, last_seen) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                )
+                .map_err(e)?;
             let mut ins_failure = tx
                 .prepare_cached("INSERT INTO failures (object, error_class, error, message_id, occurred_at) VALUES (?1, ?2, ?3, ?4, ?5)")
                 .map_err(e)?;
@@ -269,7 +317,40 @@ impl Store {
                 let m = &oc.meta;
                 let mut fresh = Vec::new();
                 match &oc.outcome {
-                    Outcome::Processed { stats, alerts } => {
+                    Outcome::Processed {
+                        stats,
+                        alerts,
+                        activity,
+                    } => {
+                        // An object counts towards the aggregates once: if the
+                        // ledger already has it as processed, its records
+                        // were counted then (CloudTrail objects are
+                        // immutable), so re-processing adds nothing.
+                        let prior: Option<String> =
+                            prior_status.query_row([&m.name], |r| r.get(0)).optional().map_err(e)?;
+                        if prior.as_deref() != Some("ok") {
+                            for a in activity {
+                                ins_activity
+                                    .execute(params![
+                                        m.name,
+                                        a.hour,
+                                        a.account_id,
+                                        a.aws_region,
+                                        a.event_source,
+                                        a.event_name,
+                                        a.principal_type,
+                                        a.principal_arn,
+                                        a.source_ip,
+                                        a.user_agent_family,
+                                        a.error_code,
+                                        a.read_only,
+                                        a.events as i64,
+                                        a.first_seen,
+                                        a.last_seen,
+                                    ])
+                                    .map_err(e)?;
+                            }
+                        }
                         for (i, a) in alerts.iter().enumerate() {
                             let n = ins_alert
                                 .execute(params![
@@ -316,13 +397,7 @@ impl Store {
                     Outcome::Failed(err) => {
                         let msg = err.to_string();
                         ins_failure
-                            .execute(params![
-                                m.name,
-                                err.class(),
-                                msg,
-                                Option::<String>::None,
-                                now
-                            ])
+                            .execute(params![m.name, err.class(), msg, Option::<String>::None, now])
                             .map_err(e)?;
                         upsert_obj
                             .execute(params![
@@ -344,8 +419,23 @@ impl Store {
                 summary.new_alerts.push(fresh);
             }
         }
+        crate::testhook::hit("before_commit");
         tx.commit().map_err(e)?;
+        crate::testhook::hit("after_commit");
         Ok(summary)
+    }
+
+    /// Rows waiting in the staging table for the next Parquet flush.
+    pub fn staged_rows(&self) -> Result<u64, StoreError> {
+        self.conn
+            .query_row("SELECT COUNT(*) FROM activity_staging", [], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+            .map_err(|e| self.err(e))
+    }
+
+    /// The connection for the aggregate flusher (same process, same lock).
+    pub(crate) fn conn_mut(&mut self) -> &mut Connection {
+        &mut self.conn
     }
 
     /// Total number of stored alerts.

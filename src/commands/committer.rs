@@ -1,0 +1,127 @@
+//! The committing end shared by the commands that process objects: batches
+//! outcomes into SQLite transactions, prints the alerts that were new,
+//! keeps the run's totals, and flushes aggregates to Parquet when enough
+//! rows are staged.
+
+use std::io::Write;
+
+use anyhow::Context as _;
+use trailwatch::pipeline::{ObjectOutcome, Outcome};
+use trailwatch::store::{Aggregates, Store};
+
+use crate::output::AlertWriter;
+
+/// Counts for the end-of-run summary.
+#[derive(Debug, Default, Clone)]
+pub struct Totals {
+    pub objects: u64,
+    pub ok: u64,
+    pub digests: u64,
+    pub unchanged: u64,
+    pub failed: u64,
+    pub records: u64,
+    pub skipped: u64,
+    pub new_alerts: u64,
+}
+
+pub struct Committer<W: Write> {
+    pub store: Store,
+    aggregates: Aggregates,
+    writer: AlertWriter<W>,
+    pub totals: Totals,
+    batch: Vec<ObjectOutcome>,
+    staged: u64,
+    flush_rows: u64,
+}
+
+impl<W: Write> Committer<W> {
+    /// Wraps an open store; finishes any interrupted flush first.
+    pub fn new(
+        mut store: Store,
+        aggregates: Aggregates,
+        writer: AlertWriter<W>,
+        flush_rows: u64,
+    ) -> anyhow::Result<Self> {
+        aggregates
+            .recover(&mut store)
+            .context("recovering the Parquet aggregates")?;
+        let staged = store.staged_rows()?;
+        Ok(Committer {
+            store,
+            aggregates,
+            writer,
+            totals: Totals::default(),
+            batch: Vec::new(),
+            staged,
+            flush_rows,
+        })
+    }
+
+    /// Queues one outcome (logging failures) for the next commit.
+    pub fn push(&mut self, oc: ObjectOutcome) {
+        let t = &mut self.totals;
+        t.objects += 1;
+        match &oc.outcome {
+            Outcome::Processed { stats, .. } => {
+                if stats.digest {
+                    t.digests += 1;
+                } else {
+                    t.ok += 1;
+                }
+                t.records += stats.records;
+                t.skipped += stats.skipped();
+            }
+            Outcome::Failed(e) => {
+                t.failed += 1;
+                tracing::error!(object = %oc.meta.name, class = e.class(), "{e}");
+            }
+        }
+        self.batch.push(oc);
+    }
+
+    pub fn pending(&self) -> usize {
+        self.batch.len()
+    }
+
+    /// Commits the queued outcomes in one transaction, prints new alerts,
+    /// and flushes aggregates if enough rows are staged.
+    pub fn commit(&mut self) -> anyhow::Result<()> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let summary = self
+            .store
+            .commit(&self.batch)
+            .context("committing to the alert store")?;
+        for (oc, fresh) in self.batch.iter().zip(&summary.new_alerts) {
+            if let Outcome::Processed { alerts, activity, .. } = &oc.outcome {
+                self.staged += activity.len() as u64;
+                for &i in fresh {
+                    self.writer.write(&alerts[i]).context("writing alerts to stdout")?;
+                }
+            }
+        }
+        self.totals.new_alerts += summary.new_alert_count as u64;
+        self.batch.clear();
+        if self.staged >= self.flush_rows {
+            self.flush_aggregates()?;
+        }
+        Ok(())
+    }
+
+    pub fn flush_aggregates(&mut self) -> anyhow::Result<()> {
+        self.aggregates
+            .flush(&mut self.store)
+            .context("flushing aggregates to Parquet")?;
+        self.staged = 0;
+        Ok(())
+    }
+
+    /// Commits what is left, flushes the aggregates and the alert output.
+    pub fn finish(mut self) -> anyhow::Result<(Store, Totals)> {
+        self.commit()?;
+        self.flush_aggregates()?;
+        self.writer.finish().context("writing alerts to stdout")?;
+        Ok((self.store, self.totals))
+    }
+}

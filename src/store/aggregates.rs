@@ -1,0 +1,668 @@
+//! Columnar aggregates: hive-partitioned Parquet under
+//! `<data-dir>/aggregates/{activity,alerts}/date=YYYY-MM-DD/part-*.parquet`.
+//!
+//! # Why it is exact (design note)
+//!
+//! Each object's activity rows are *staged* in SQLite (`activity_staging`)
+//! in the same transaction as its ledger row and alerts; an object already
+//! `ok` in the ledger stages nothing. A *flush* moves staged rows to Parquet
+//! in three steps, each recorded in the `flushes` table:
+//!
+//! 1. a transaction records `pending` flush N with the highest staged row id
+//!    and the alert id range it will export;
+//! 2. `part-N.parquet` files are written (temp file, fsync, rename, fsync of
+//!    the directory);
+//! 3. a transaction deletes the staged rows up to that id and marks N `done`.
+//!
+//! A crash before 1 leaves rows staged; between 1 and 3 recovery deletes
+//! every `part-N` file and redoes 2 and 3 from the still-staged rows (ids
+//! never get reused: `AUTOINCREMENT`); after 3 nothing is left to do. So
+//! every staged row reaches Parquet exactly once, and readers that add the
+//! still-staged rows to the Parquet rows see exact totals at any moment.
+//!
+//! Compaction merges a partition's parts into `part-cM.parquet` the same
+//! way: `pending` row listing the old parts → new file written → old parts
+//! deleted → `done`. Recovery finishes the deletion when the new file exists
+//! and abandons the compaction (deleting the temp file) when it does not.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+use rusqlite::{OptionalExtension, params};
+
+use super::{Store, StoreError};
+use crate::testhook;
+
+/// The aggregate tables.
+pub const TABLES: [&str; 2] = ["activity", "alerts"];
+
+/// The grouping columns of `activity`, in order.
+pub const ACTIVITY_KEYS: [&str; 11] = [
+    "hour",
+    "account_id",
+    "aws_region",
+    "event_source",
+    "event_name",
+    "principal_type",
+    "principal_arn",
+    "source_ip",
+    "user_agent_family",
+    "error_code",
+    "read_only",
+];
+
+/// What a flush wrote.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct FlushSummary {
+    pub activity_rows: u64,
+    pub alert_rows: u64,
+    pub files: u64,
+}
+
+/// What a compaction did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct CompactSummary {
+    pub partitions: u64,
+    pub files_before: u64,
+    pub files_after: u64,
+}
+
+/// The Parquet side of a data directory.
+pub struct Aggregates {
+    root: PathBuf,
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn pq_err(path: &Path, e: PolarsError) -> StoreError {
+    StoreError::Parquet {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    }
+}
+
+fn io_err(path: &Path, source: std::io::Error) -> StoreError {
+    StoreError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Milliseconds since the epoch of an ISO 8601 time (`Z`, offset or none).
+pub fn parse_ms(t: &str) -> Option<i64> {
+    if let Ok(dt) = chrono::DateTime::parse_from_rfc3339(t) {
+        return Some(dt.timestamp_millis());
+    }
+    chrono::NaiveDateTime::parse_from_str(t.trim_end_matches('Z'), "%Y-%m-%dT%H:%M:%S%.f")
+        .ok()
+        .map(|n| n.and_utc().timestamp_millis())
+}
+
+fn datetime_col(name: &str, ms: Vec<Option<i64>>) -> PolarsResult<Column> {
+    Series::new(name.into(), ms)
+        .cast(&DataType::Datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC)))
+        .map(Column::from)
+}
+
+fn str_col(name: &str, v: Vec<String>) -> Column {
+    Column::new(name.into(), v)
+}
+
+fn partition_of(time: &str) -> String {
+    let b = time.as_bytes();
+    if b.len() >= 10 && b[4] == b'-' && b[7] == b'-' && b[..4].iter().all(u8::is_ascii_digit) {
+        time[..10].to_owned()
+    } else {
+        "unknown".to_owned()
+    }
+}
+
+impl Aggregates {
+    pub fn new(data_dir: &Path) -> Aggregates {
+        Aggregates {
+            root: data_dir.join("aggregates"),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Every committed part file of `table`, sorted.
+    pub fn parts(&self, table: &str) -> Result<Vec<PathBuf>, StoreError> {
+        let dir = self.root.join(table);
+        if !dir.exists() {
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::new();
+        for part in std::fs::read_dir(&dir).map_err(|e| io_err(&dir, e))? {
+            let part = part.map_err(|e| io_err(&dir, e))?.path();
+            if !part.is_dir() {
+                continue;
+            }
+            for f in std::fs::read_dir(&part).map_err(|e| io_err(&part, e))? {
+                let f = f.map_err(|e| io_err(&part, e))?.path();
+                if f.extension().is_some_and(|e| e == "parquet") {
+                    out.push(f);
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Writes `df` to `dir/name` atomically: temp file, fsync, rename, fsync
+    /// of the directory.
+    fn write_part(&self, dir: &Path, name: &str, df: &mut DataFrame) -> Result<(), StoreError> {
+        super::create_private_dir(dir)?;
+        let tmp = dir.join(format!("{name}.tmp"));
+        let fin = dir.join(name);
+        let file = File::create(&tmp).map_err(|e| io_err(&tmp, e))?;
+        ParquetWriter::new(&file)
+            .with_compression(ParquetCompression::Zstd(None))
+            .with_row_group_size(Some(128 * 1024))
+            .with_statistics(StatisticsOptions::full())
+            .finish(df)
+            .map_err(|e| pq_err(&tmp, e))?;
+        file.sync_all().map_err(|e| io_err(&tmp, e))?;
+        drop(file);
+        std::fs::rename(&tmp, &fin).map_err(|e| io_err(&fin, e))?;
+        File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io_err(dir, e))?;
+        Ok(())
+    }
+
+    /// Finishes what a crash interrupted: pending flushes are redone,
+    /// pending compactions finished or abandoned.
+    pub fn recover(&self, store: &mut Store) -> Result<(), StoreError> {
+        let path = store.path().to_owned();
+        let e = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let pending: Vec<(i64, i64, i64, i64)> = {
+            let conn = store.conn_mut();
+            let mut st = conn
+                .prepare("SELECT id, staging_max_id, alerts_from_id, alerts_to_id FROM flushes WHERE state = 'pending' ORDER BY id")
+                .map_err(e)?;
+            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .map_err(e)?
+                .collect::<Result<_, _>>()
+                .map_err(e)?
+        };
+        for (id, staging_max, from, to) in pending {
+            tracing::warn!(flush = id, "finishing an interrupted Parquet flush");
+            self.remove_flush_files(id)?;
+            self.write_flush(store, id, staging_max, from, to)?;
+            self.finish_flush(store, id, staging_max)?;
+        }
+        let compactions: Vec<(i64, String, String, String)> = {
+            let conn = store.conn_mut();
+            let mut st = conn
+                .prepare("SELECT id, dir, new_file, old_files FROM compactions WHERE state = 'pending' ORDER BY id")
+                .map_err(e)?;
+            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .map_err(e)?
+                .collect::<Result<_, _>>()
+                .map_err(e)?
+        };
+        for (id, dir, new_file, old) in compactions {
+            let dir = PathBuf::from(dir);
+            let old: Vec<String> = serde_json::from_str(&old).unwrap_or_default();
+            let state = if dir.join(&new_file).exists() {
+                for f in &old {
+                    let p = dir.join(f);
+                    if p.exists() {
+                        std::fs::remove_file(&p).map_err(|e| io_err(&p, e))?;
+                    }
+                }
+                "done"
+            } else {
+                let tmp = dir.join(format!("{new_file}.tmp"));
+                if tmp.exists() {
+                    std::fs::remove_file(&tmp).map_err(|e| io_err(&tmp, e))?;
+                }
+                "aborted"
+            };
+            tracing::warn!(compaction = id, state, "finished an interrupted compaction");
+            store
+                .conn_mut()
+                .execute(
+                    "UPDATE compactions SET state = ?1, finished_at = ?2 WHERE id = ?3",
+                    params![state, now(), id],
+                )
+                .map_err(e)?;
+        }
+        Ok(())
+    }
+
+    fn remove_flush_files(&self, id: i64) -> Result<(), StoreError> {
+        let name = format!("part-{id:010}.parquet");
+        for table in TABLES {
+            let dir = self.root.join(table);
+            let Ok(rd) = std::fs::read_dir(&dir) else { continue };
+            for part in rd.flatten() {
+                for f in [part.path().join(&name), part.path().join(format!("{name}.tmp"))] {
+                    if f.exists() {
+                        std::fs::remove_file(&f).map_err(|e| io_err(&f, e))?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves everything staged (and every alert not yet exported) to
+    /// Parquet. Returns what was written.
+    pub fn flush(&self, store: &mut Store) -> Result<FlushSummary, StoreError> {
+        self.recover(store)?;
+        let path = store.path().to_owned();
+        let e = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let (id, staging_max, from, to) = {
+            let conn = store.conn_mut();
+            let tx = conn.transaction().map_err(e)?;
+            let staging_max: i64 = tx
+                .query_row("SELECT COALESCE(MAX(id), 0) FROM activity_staging", [], |r| r.get(0))
+                .map_err(e)?;
+            let staged: i64 = tx
+                .query_row("SELECT COUNT(*) FROM activity_staging", [], |r| r.get(0))
+                .map_err(e)?;
+            let from: i64 = tx
+                .query_row("SELECT COALESCE(MAX(alerts_to_id), 0) FROM flushes", [], |r| r.get(0))
+                .map_err(e)?;
+            let to: i64 = tx
+                .query_row("SELECT COALESCE(MAX(id), 0) FROM alerts", [], |r| r.get(0))
+                .map_err(e)?;
+            if staged == 0 && to <= from {
+                return Ok(FlushSummary::default());
+            }
+            tx.execute(
+                "INSERT INTO flushes (staging_max_id, alerts_from_id, alerts_to_id, state, started_at) VALUES (?1, ?2, ?3, 'pending', ?4)",
+                params![staging_max, from, to, now()],
+            )
+            .map_err(e)?;
+            let id = tx.last_insert_rowid();
+            tx.commit().map_err(e)?;
+            (id, staging_max, from, to)
+        };
+        testhook::hit("flush_begun");
+        let summary = self.write_flush(store, id, staging_max, from, to)?;
+        testhook::hit("flush_written");
+        self.finish_flush(store, id, staging_max)?;
+        tracing::debug!(
+            flush = id,
+            activity_rows = summary.activity_rows,
+            alert_rows = summary.alert_rows,
+            files = summary.files,
+            "aggregates flushed"
+        );
+        Ok(summary)
+    }
+
+    fn finish_flush(&self, store: &mut Store, id: i64, staging_max: i64) -> Result<(), StoreError> {
+        let path = store.path().to_owned();
+        let e = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let conn = store.conn_mut();
+        let tx = conn.transaction().map_err(e)?;
+        tx.execute("DELETE FROM activity_staging WHERE id <= ?1", [staging_max])
+            .map_err(e)?;
+        tx.execute(
+            "UPDATE flushes SET state = 'done', finished_at = ?1 WHERE id = ?2",
+            params![now(), id],
+        )
+        .map_err(e)?;
+        tx.commit().map_err(e)
+    }
+
+    fn write_flush(
+        &self,
+        store: &mut Store,
+        id: i64,
+        staging_max: i64,
+        from: i64,
+        to: i64,
+    ) -> Result<FlushSummary, StoreError> {
+        let path = store.path().to_owned();
+        let e = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let name = format!("part-{id:010}.parquet");
+        let mut summary = FlushSummary::default();
+
+        // Activity: staged rows re-aggregated per key, split by day.
+        let mut by_day: std::collections::BTreeMap<String, ActivityColumns> = Default::default();
+        {
+            let conn = store.conn_mut();
+            let mut st = conn
+                .prepare(
+                    "SELECT hour, account_id, aws_region, event_source, event_name, principal_type, principal_arn, \
+                     source_ip, user_agent_family, error_code, read_only, SUM(events), MIN(first_seen), MAX(last_seen) \
+                     FROM activity_staging WHERE id <= ?1 \
+                     GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11 ORDER BY 1",
+                )
+                .map_err(e)?;
+            let mut rows = st.query([staging_max]).map_err(e)?;
+            while let Some(r) = rows.next().map_err(e)? {
+                let hour: String = r.get(0).map_err(e)?;
+                let cols = by_day.entry(partition_of(&hour)).or_default();
+                cols.push(r, &hour).map_err(e)?;
+                summary.activity_rows += 1;
+            }
+        }
+        for (day, cols) in by_day {
+            let mut df = cols.into_frame().map_err(|err| pq_err(&self.root, err))?;
+            self.write_part(&self.root.join("activity").join(format!("date={day}")), &name, &mut df)?;
+            summary.files += 1;
+        }
+
+        // Alerts: the ids exported by this flush, split by event day.
+        let mut by_day: std::collections::BTreeMap<String, AlertColumns> = Default::default();
+        {
+            let conn = store.conn_mut();
+            let mut st = conn
+                .prepare(&format!(
+                    "SELECT {ALERT_COLUMNS} FROM alerts WHERE id > ?1 AND id <= ?2 ORDER BY id"
+                ))
+                .map_err(e)?;
+            let mut rows = st.query([from, to]).map_err(e)?;
+            while let Some(r) = rows.next().map_err(e)? {
+                let t: String = r.get(7).map_err(e)?;
+                by_day.entry(partition_of(&t)).or_default().push(r).map_err(e)?;
+                summary.alert_rows += 1;
+            }
+        }
+        for (day, cols) in by_day {
+            let mut df = cols.into_frame().map_err(|err| pq_err(&self.root, err))?;
+            self.write_part(&self.root.join("alerts").join(format!("date={day}")), &name, &mut df)?;
+            summary.files += 1;
+        }
+        Ok(summary)
+    }
+
+    /// Merges the parts of every partition that has more than one into a
+    /// single file (activity rows re-aggregated by key).
+    pub fn compact(&self, store: &mut Store) -> Result<CompactSummary, StoreError> {
+        self.recover(store)?;
+        let path = store.path().to_owned();
+        let e = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let mut summary = CompactSummary::default();
+        for table in TABLES {
+            let tdir = self.root.join(table);
+            let Ok(rd) = std::fs::read_dir(&tdir) else { continue };
+            let mut dirs: Vec<PathBuf> = rd.flatten().map(|d| d.path()).filter(|p| p.is_dir()).collect();
+            dirs.sort();
+            for dir in dirs {
+                let mut old: Vec<String> = std::fs::read_dir(&dir)
+                    .map_err(|err| io_err(&dir, err))?
+                    .flatten()
+                    .filter_map(|f| f.file_name().into_string().ok())
+                    .filter(|n| n.ends_with(".parquet"))
+                    .collect();
+                old.sort();
+                if old.len() < 2 {
+                    continue;
+                }
+                let id: i64 = {
+                    let conn = store.conn_mut();
+                    conn.execute(
+                        "INSERT INTO compactions (dir, new_file, old_files, state, started_at) VALUES (?1, '', ?2, 'pending', ?3)",
+                        params![dir.display().to_string(), serde_json::to_string(&old).unwrap_or_default(), now()],
+                    )
+                    .map_err(e)?;
+                    let id = conn.last_insert_rowid();
+                    conn.execute(
+                        "UPDATE compactions SET new_file = ?1 WHERE id = ?2",
+                        params![format!("part-c{id:010}.parquet"), id],
+                    )
+                    .map_err(e)?;
+                    id
+                };
+                let new_file = format!("part-c{id:010}.parquet");
+                let paths: Vec<PathBuf> = old.iter().map(|f| dir.join(f)).collect();
+                let mut df = read_parts(&paths, table == "activity").map_err(|err| pq_err(&dir, err))?;
+                self.write_part(&dir, &new_file, &mut df)?;
+                testhook::hit("compact_written");
+                for p in &paths {
+                    std::fs::remove_file(p).map_err(|err| io_err(p, err))?;
+                }
+                store
+                    .conn_mut()
+                    .execute(
+                        "UPDATE compactions SET state = 'done', finished_at = ?1 WHERE id = ?2",
+                        params![now(), id],
+                    )
+                    .map_err(e)?;
+                summary.partitions += 1;
+                summary.files_before += old.len() as u64;
+                summary.files_after += 1;
+            }
+        }
+        Ok(summary)
+    }
+}
+
+/// Reads part files into one frame; activity rows are re-aggregated.
+pub fn read_parts(paths: &[PathBuf], aggregate_activity: bool) -> PolarsResult<DataFrame> {
+    let sources: Vec<PlRefPath> = paths.iter().map(|p| PlRefPath::new(p.display().to_string())).collect();
+    let args = ScanArgsParquet {
+        hive_options: HiveOptions {
+            enabled: Some(false),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let lf = LazyFrame::scan_parquet_files(sources.into_iter().collect(), args)?;
+    let lf = if aggregate_activity {
+        aggregate(lf)
+    } else {
+        lf.sort(["id"], Default::default())
+    };
+    lf.collect()
+}
+
+/// Groups activity rows by key, summing events (the view queries see).
+pub fn aggregate(lf: LazyFrame) -> LazyFrame {
+    lf.group_by(ACTIVITY_KEYS.map(col))
+        .agg([col("events").sum(), col("first_seen").min(), col("last_seen").max()])
+        .sort(["hour"], Default::default())
+}
+
+#[derive(Default)]
+struct ActivityColumns {
+    hour: Vec<Option<i64>>,
+    strs: [Vec<String>; 9],
+    read_only: Vec<Option<bool>>,
+    events: Vec<i64>,
+    first: Vec<Option<i64>>,
+    last: Vec<Option<i64>>,
+}
+
+impl ActivityColumns {
+    fn push(&mut self, r: &rusqlite::Row<'_>, hour: &str) -> rusqlite::Result<()> {
+        self.hour.push(if hour.is_empty() {
+            None
+        } else {
+            parse_ms(&format!("{hour}:00:00Z"))
+        });
+        for (i, v) in self.strs.iter_mut().enumerate() {
+            v.push(r.get(i + 1)?);
+        }
+        self.read_only.push(r.get::<_, Option<bool>>(10)?);
+        self.events.push(r.get(11)?);
+        self.first.push(parse_ms(&r.get::<_, String>(12)?));
+        self.last.push(parse_ms(&r.get::<_, String>(13)?));
+        Ok(())
+    }
+
+    fn into_frame(self) -> PolarsResult<DataFrame> {
+        let n = self.events.len();
+        let mut cols = vec![datetime_col("hour", self.hour)?];
+        for (name, v) in ACTIVITY_KEYS[1..10].iter().zip(self.strs) {
+            cols.push(str_col(name, v));
+        }
+        cols.push(Column::new("read_only".into(), self.read_only));
+        cols.push(Column::new("events".into(), self.events));
+        cols.push(datetime_col("first_seen", self.first)?);
+        cols.push(datetime_col("last_seen", self.last)?);
+        DataFrame::new(n, cols)
+    }
+}
+
+/// Alert columns exported to Parquet (and registered for `query`).
+pub const ALERT_COLUMNS: &str = "id, rule_name, rule_id, title, severity, severity_rank, event_id, event_time, \
+    event_name, event_source, aws_region, account_id, principal_arn, principal_type, source_ip, user_agent, \
+    object, detected_at, raw_event";
+
+const ALERT_STR_COLS: [&str; 15] = [
+    "rule_name",
+    "rule_id",
+    "title",
+    "severity",
+    "event_id",
+    "event_name",
+    "event_source",
+    "aws_region",
+    "account_id",
+    "principal_arn",
+    "principal_type",
+    "source_ip",
+    "user_agent",
+    "object",
+    "raw_event",
+];
+
+/// Builds alert frames from rows selected with [`ALERT_COLUMNS`].
+#[derive(Default)]
+pub struct AlertColumns {
+    id: Vec<i64>,
+    rank: Vec<i64>,
+    strs: [Vec<String>; 15],
+    event_time: Vec<Option<i64>>,
+    detected_at: Vec<Option<i64>>,
+}
+
+impl AlertColumns {
+    pub fn push(&mut self, r: &rusqlite::Row<'_>) -> rusqlite::Result<()> {
+        self.id.push(r.get(0)?);
+        self.rank.push(r.get(5)?);
+        // Column positions in ALERT_COLUMNS of the string columns.
+        let idx = [1, 2, 3, 4, 6, 8, 9, 10, 11, 12, 13, 14, 15, 16, 18];
+        for (v, i) in self.strs.iter_mut().zip(idx) {
+            v.push(r.get(i)?);
+        }
+        self.event_time.push(parse_ms(&r.get::<_, String>(7)?));
+        self.detected_at.push(parse_ms(&r.get::<_, String>(17)?));
+        Ok(())
+    }
+
+    pub fn into_frame(self) -> PolarsResult<DataFrame> {
+        let n = self.id.len();
+        let [
+            rule_name,
+            rule_id,
+            title,
+            severity,
+            event_id,
+            event_name,
+            event_source,
+            aws_region,
+            account_id,
+            principal_arn,
+            principal_type,
+            source_ip,
+            user_agent,
+            object,
+            raw_event,
+        ] = self.strs;
+        let s = |i: usize, v: Vec<String>| str_col(ALERT_STR_COLS[i], v);
+        let cols = vec![
+            Column::new("id".into(), self.id),
+            s(0, rule_name),
+            s(1, rule_id),
+            s(2, title),
+            s(3, severity),
+            Column::new("severity_rank".into(), self.rank),
+            s(4, event_id),
+            datetime_col("event_time", self.event_time)?,
+            s(5, event_name),
+            s(6, event_source),
+            s(7, aws_region),
+            s(8, account_id),
+            s(9, principal_arn),
+            s(10, principal_type),
+            s(11, source_ip),
+            s(12, user_agent),
+            s(13, object),
+            datetime_col("detected_at", self.detected_at)?,
+            s(14, raw_event),
+        ];
+        DataFrame::new(n, cols)
+    }
+}
+
+/// Reads the still-staged activity rows as a frame (for exact queries).
+pub fn staged_activity(store: &Store) -> Result<DataFrame, StoreError> {
+    let path = store.path().to_owned();
+    let e = |source| StoreError::Sqlite {
+        path: path.clone(),
+        source,
+    };
+    let mut cols = ActivityColumns::default();
+    let mut st = store
+        .connection()
+        .prepare(
+            "SELECT hour, account_id, aws_region, event_source, event_name, principal_type, principal_arn, \
+             source_ip, user_agent_family, error_code, read_only, events, first_seen, last_seen FROM activity_staging",
+        )
+        .map_err(e)?;
+    let mut rows = st.query([]).map_err(e)?;
+    while let Some(r) = rows.next().map_err(e)? {
+        let hour: String = r.get(0).map_err(e)?;
+        cols.push(r, &hour).map_err(e)?;
+    }
+    cols.into_frame().map_err(|err| pq_err(&path, err))
+}
+
+/// All alerts from SQLite as a frame (the store is the source of truth).
+pub fn alerts_frame(store: &Store) -> Result<DataFrame, StoreError> {
+    let path = store.path().to_owned();
+    let e = |source| StoreError::Sqlite {
+        path: path.clone(),
+        source,
+    };
+    let mut cols = AlertColumns::default();
+    let mut st = store
+        .connection()
+        .prepare(&format!("SELECT {ALERT_COLUMNS} FROM alerts ORDER BY id"))
+        .map_err(e)?;
+    let mut rows = st.query([]).map_err(e)?;
+    while let Some(r) = rows.next().map_err(e)? {
+        cols.push(r).map_err(e)?;
+    }
+    cols.into_frame().map_err(|err| pq_err(&path, err))
+}
+
+/// Number of flushes recorded (for tests and status output).
+pub fn flush_count(store: &Store) -> Result<i64, StoreError> {
+    store
+        .connection()
+        .query_row("SELECT COUNT(*) FROM flushes WHERE state = 'done'", [], |r| r.get(0))
+        .optional()
+        .map(|v| v.unwrap_or(0))
+        .map_err(|source| StoreError::Sqlite {
+            path: store.path().to_owned(),
+            source,
+        })
+}
