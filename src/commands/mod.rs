@@ -8,7 +8,10 @@
 //! * 2: the run could not start or was aborted (bad arguments, rules that do
 //!   not load, an unusable data directory).
 
+mod alerts;
 mod committer;
+mod compact;
+mod query;
 mod rules_cmd;
 mod scan;
 
@@ -43,6 +46,12 @@ enum LogFormat {
 enum Command {
     /// Scan local CloudTrail files and folders, store and print new alerts.
     Scan(scan::ScanArgs),
+    /// List stored alerts (newest first), or show one with its raw event.
+    Alerts(alerts::AlertsArgs),
+    /// Run read-only SQL over the `alerts` and `activity` tables.
+    Query(query::QueryArgs),
+    /// Merge each aggregate partition's Parquet parts into one file.
+    Compact(compact::CompactArgs),
     /// List, test and lint Sigma rules.
     Rules(rules_cmd::RulesArgs),
 }
@@ -80,6 +89,19 @@ impl RuleArgs {
     }
 }
 
+/// The data directory, shared by every command that touches the store.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DataDirArgs {
+    /// Where alerts.db (and aggregates) live; created 0700.
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "TRAILWATCH_DATA_DIR",
+        default_value = "./trailwatch-data"
+    )]
+    pub data_dir: PathBuf,
+}
+
 /// Errors that abort a command with exit code 2.
 fn fatal(e: anyhow::Error) -> ExitCode {
     eprintln!("trailwatch: {e:#}");
@@ -113,6 +135,9 @@ pub fn main() -> ExitCode {
     init_logging(cli.log_format, cli.verbose);
     let result = match cli.command {
         Command::Scan(args) => scan::run(args),
+        Command::Alerts(args) => alerts::run(args),
+        Command::Query(args) => query::run(args),
+        Command::Compact(args) => compact::run(args),
         Command::Rules(args) => rules_cmd::run(args),
     };
     match result {

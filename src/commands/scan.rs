@@ -20,8 +20,8 @@ use trailwatch::sources::SourceError;
 use trailwatch::sources::local::{self, LocalFile};
 use trailwatch::store::{self, Aggregates, Store};
 
-use super::RuleArgs;
 use super::committer::Committer;
+use super::{DataDirArgs, RuleArgs};
 use crate::output::{AlertFormat, AlertWriter};
 
 #[derive(Debug, clap::Args)]
@@ -56,19 +56,6 @@ pub struct ScanArgs {
     /// Staged aggregate rows that trigger a flush to Parquet.
     #[arg(long, value_name = "ROWS", default_value_t = 100_000, hide = true)]
     flush_rows: u64,
-}
-
-/// The data directory, shared by every command that touches the store.
-#[derive(Debug, Clone, clap::Args)]
-pub struct DataDirArgs {
-    /// Where alerts.db (and aggregates) live; created 0700.
-    #[arg(
-        long,
-        value_name = "DIR",
-        env = "TRAILWATCH_DATA_DIR",
-        default_value = "./trailwatch-data"
-    )]
-    pub data_dir: PathBuf,
 }
 
 /// Parses `1GiB`, `64MiB`, `10KB`, `1000`.

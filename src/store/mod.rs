@@ -7,7 +7,7 @@ pub mod aggregates;
 pub mod sqlite;
 
 pub use aggregates::Aggregates;
-pub use sqlite::{CommitSummary, LedgerEntry, Store};
+pub use sqlite::{AlertFilter, CommitSummary, LedgerEntry, Store, StoredAlert};
 
 use std::path::{Path, PathBuf};
 

@@ -446,3 +446,118 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 }
+
+/// A stored alert with its store id and detection time.
+#[derive(Debug, Clone)]
+pub struct StoredAlert {
+    pub id: i64,
+    pub detected_at: String,
+    pub alert: crate::pipeline::Alert,
+}
+
+/// Filters for [`Store::list_alerts`]; every value is a bound parameter.
+#[derive(Debug, Clone, Default)]
+pub struct AlertFilter {
+    /// Rule names (any of).
+    pub rules: Vec<String>,
+    /// Severity: at least (`min_severity`) or exactly (`severity`).
+    pub min_severity: Option<crate::rules::Level>,
+    pub severity: Option<crate::rules::Level>,
+    pub account: Option<String>,
+    /// Case-insensitive substring of the principal ARN.
+    pub principal: Option<String>,
+    /// ISO 8601 bounds on `event_time` (inclusive since, exclusive until).
+    pub since: Option<String>,
+    pub until: Option<String>,
+    pub limit: Option<usize>,
+}
+
+const STORED_ALERT_COLUMNS: &str = "id, detected_at, rule_name, rule_id, title, severity, event_id, event_time, \
+    event_name, event_source, aws_region, account_id, principal_arn, principal_type, source_ip, user_agent, object, raw_event";
+
+fn stored_alert(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredAlert> {
+    let sev: String = r.get(5)?;
+    Ok(StoredAlert {
+        id: r.get(0)?,
+        detected_at: r.get(1)?,
+        alert: crate::pipeline::Alert {
+            rule_name: r.get(2)?,
+            rule_id: r.get(3)?,
+            title: r.get(4)?,
+            severity: sev.parse().unwrap_or(crate::rules::Level::Medium),
+            event_id: r.get(6)?,
+            event_time: r.get(7)?,
+            event_name: r.get(8)?,
+            event_source: r.get(9)?,
+            aws_region: r.get(10)?,
+            account_id: r.get(11)?,
+            principal_arn: r.get(12)?,
+            principal_type: r.get(13)?,
+            source_ip: r.get(14)?,
+            user_agent: r.get(15)?,
+            object: r.get(16)?,
+            raw_event: r.get(17)?,
+        },
+    })
+}
+
+impl Store {
+    /// Stored alerts matching `f`, newest event first.
+    pub fn list_alerts(&self, f: &AlertFilter) -> Result<Vec<StoredAlert>, StoreError> {
+        let mut sql = format!("SELECT {STORED_ALERT_COLUMNS} FROM alerts WHERE 1 = 1");
+        let mut args: Vec<Box<dyn rusqlite::ToSql>> = Vec::new();
+        if !f.rules.is_empty() {
+            sql.push_str(&format!(" AND rule_name IN ({})", vec!["?"; f.rules.len()].join(", ")));
+            args.extend(f.rules.iter().map(|r| Box::new(r.clone()) as Box<dyn rusqlite::ToSql>));
+        }
+        if let Some(l) = f.min_severity {
+            sql.push_str(" AND severity_rank >= ?");
+            args.push(Box::new(l as i64));
+        }
+        if let Some(l) = f.severity {
+            sql.push_str(" AND severity_rank = ?");
+            args.push(Box::new(l as i64));
+        }
+        if let Some(a) = &f.account {
+            sql.push_str(" AND account_id = ?");
+            args.push(Box::new(a.clone()));
+        }
+        if let Some(p) = &f.principal {
+            sql.push_str(" AND instr(lower(principal_arn), lower(?)) > 0");
+            args.push(Box::new(p.clone()));
+        }
+        if let Some(t) = &f.since {
+            sql.push_str(" AND event_time >= ?");
+            args.push(Box::new(t.clone()));
+        }
+        if let Some(t) = &f.until {
+            sql.push_str(" AND event_time < ?");
+            args.push(Box::new(t.clone()));
+        }
+        sql.push_str(" ORDER BY event_time DESC, id DESC");
+        if let Some(n) = f.limit {
+            sql.push_str(" LIMIT ?");
+            args.push(Box::new(n as i64));
+        }
+        let mut st = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map(
+                rusqlite::params_from_iter(args.iter().map(|b| b.as_ref())),
+                stored_alert,
+            )
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// Alerts by store id (all digits) or by eventID (one per rule).
+    pub fn find_alerts(&self, key: &str) -> Result<Vec<StoredAlert>, StoreError> {
+        let by_id = !key.is_empty() && key.bytes().all(|b| b.is_ascii_digit());
+        let sql = format!(
+            "SELECT {STORED_ALERT_COLUMNS} FROM alerts WHERE {} ORDER BY id",
+            if by_id { "id = ?1" } else { "event_id = ?1" }
+        );
+        let mut st = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
+        let rows = st.query_map([key], stored_alert).map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+}

@@ -1,0 +1,271 @@
+//! `trailwatch alerts [filters]` and `trailwatch alerts show <id|event_id>`.
+//! The store is opened read-only; every filter is a bound parameter.
+
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use comfy_table::{ContentArrangement, Table, presets};
+use trailwatch::rules::Level;
+use trailwatch::store::{AlertFilter, Store, StoredAlert};
+
+use super::DataDirArgs;
+use crate::output::AlertFormat;
+
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct AlertsArgs {
+    #[command(subcommand)]
+    show: Option<ShowCommand>,
+    /// Only these rules (repeatable).
+    #[arg(long = "rule", value_name = "NAME")]
+    rules: Vec<String>,
+    /// Severity: `high` for exactly high, `high+` for high and above.
+    #[arg(long, value_name = "LEVEL[+]")]
+    severity: Option<String>,
+    /// Only this account.
+    #[arg(long, value_name = "ID")]
+    account: Option<String>,
+    /// Principal ARN contains this text (case-insensitive).
+    #[arg(long, value_name = "SUBSTR")]
+    principal: Option<String>,
+    /// Events at or after T: RFC 3339, a date, or relative (30m, 24h, 7d, 2w).
+    #[arg(long, value_name = "T")]
+    since: Option<String>,
+    /// Events before T (same forms as --since).
+    #[arg(long, value_name = "T")]
+    until: Option<String>,
+    /// At most N alerts.
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    limit: usize,
+    #[arg(long, value_enum, default_value_t = AlertFormat::Table)]
+    format: AlertFormat,
+    #[command(flatten)]
+    data: DataDirArgs,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum ShowCommand {
+    /// Print one alert (by store id or eventID) with its raw event.
+    Show {
+        key: String,
+        #[command(flatten)]
+        data: DataDirArgs,
+    },
+}
+
+/// Parses RFC 3339, `YYYY-MM-DD`, or a relative age (`30m`, `24h`, `7d`,
+/// `2w`) into the ISO 8601 text that `event_time` is compared with.
+pub fn parse_time(s: &str, now: chrono::DateTime<chrono::Utc>) -> anyhow::Result<String> {
+    let fmt = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let s = s.trim();
+    if let Some(unit) = s.chars().last().filter(|c| c.is_ascii_alphabetic()) {
+        if let Ok(n) = s[..s.len() - 1].parse::<i64>() {
+            let d = match unit {
+                's' => chrono::Duration::seconds(n),
+                'm' => chrono::Duration::minutes(n),
+                'h' => chrono::Duration::hours(n),
+                'd' => chrono::Duration::days(n),
+                'w' => chrono::Duration::weeks(n),
+                _ => bail!("`{s}`: unknown unit `{unit}` (use s, m, h, d or w)"),
+            };
+            return Ok(fmt(now - d));
+        }
+    }
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(fmt(t.with_timezone(&chrono::Utc)));
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Ok(fmt(d.and_hms_opt(0, 0, 0).expect("midnight").and_utc()));
+    }
+    bail!("`{s}` is not a time: use RFC 3339 (2026-10-05T14:00:00Z), a date (2026-10-05) or an age (24h, 7d)")
+}
+
+fn parse_severity(s: &str) -> anyhow::Result<(Option<Level>, Option<Level>)> {
+    let (name, at_least) = match s.strip_suffix('+') {
+        Some(n) => (n, true),
+        None => (s, false),
+    };
+    let level: Level = name.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+    Ok(if at_least {
+        (Some(level), None)
+    } else {
+        (None, Some(level))
+    })
+}
+
+pub fn run(args: AlertsArgs) -> anyhow::Result<ExitCode> {
+    if let Some(ShowCommand::Show { key, data }) = args.show {
+        let store = Store::open_read_only(&data.data_dir)?;
+        let found = store.find_alerts(&key)?;
+        if found.is_empty() {
+            eprintln!("trailwatch: no alert with id or eventID `{key}`");
+            return Ok(ExitCode::from(1));
+        }
+        for a in &found {
+            print_one(a)?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let now = chrono::Utc::now();
+    let (min_severity, severity) = match &args.severity {
+        Some(s) => parse_severity(s)?,
+        None => (None, None),
+    };
+    let filter = AlertFilter {
+        rules: args.rules,
+        min_severity,
+        severity,
+        account: args.account,
+        principal: args.principal,
+        since: args.since.as_deref().map(|s| parse_time(s, now)).transpose()?,
+        until: args.until.as_deref().map(|s| parse_time(s, now)).transpose()?,
+        limit: Some(args.limit),
+    };
+    let store = Store::open_read_only(&args.data.data_dir)?;
+    let alerts = store.list_alerts(&filter).context("listing alerts")?;
+    let mut out = std::io::stdout().lock();
+    write_list(&mut out, args.format, &alerts)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(serde::Serialize)]
+struct Row<'a> {
+    id: i64,
+    rule: &'a str,
+    rule_id: &'a str,
+    title: &'a str,
+    severity: &'a str,
+    event_id: &'a str,
+    event_time: &'a str,
+    event_name: &'a str,
+    event_source: &'a str,
+    account_id: &'a str,
+    aws_region: &'a str,
+    principal_arn: &'a str,
+    principal_type: &'a str,
+    source_ip: &'a str,
+    user_agent: &'a str,
+    object: &'a str,
+    detected_at: &'a str,
+}
+
+fn row(s: &StoredAlert) -> Row<'_> {
+    let a = &s.alert;
+    Row {
+        id: s.id,
+        rule: &a.rule_name,
+        rule_id: &a.rule_id,
+        title: &a.title,
+        severity: a.severity.as_str(),
+        event_id: &a.event_id,
+        event_time: &a.event_time,
+        event_name: &a.event_name,
+        event_source: &a.event_source,
+        account_id: &a.account_id,
+        aws_region: &a.aws_region,
+        principal_arn: &a.principal_arn,
+        principal_type: &a.principal_type,
+        source_ip: &a.source_ip,
+        user_agent: &a.user_agent,
+        object: &a.object,
+        detected_at: &s.detected_at,
+    }
+}
+
+fn write_list(out: &mut impl std::io::Write, format: AlertFormat, alerts: &[StoredAlert]) -> anyhow::Result<()> {
+    match format {
+        AlertFormat::Jsonl => {
+            for a in alerts {
+                serde_json::to_writer(&mut *out, &row(a))?;
+                writeln!(out)?;
+            }
+        }
+        AlertFormat::Csv => {
+            let mut w = csv::Writer::from_writer(out);
+            for a in alerts {
+                w.serialize(row(a))?;
+            }
+            w.flush()?;
+        }
+        AlertFormat::Table => {
+            let mut t = Table::new();
+            t.load_preset(presets::NOTHING)
+                .set_content_arrangement(ContentArrangement::Dynamic)
+                .set_header([
+                    "ID",
+                    "TIME",
+                    "SEVERITY",
+                    "RULE",
+                    "ACCOUNT",
+                    "PRINCIPAL",
+                    "SOURCE IP",
+                    "EVENT",
+                ]);
+            for s in alerts {
+                let a = &s.alert;
+                t.add_row([
+                    s.id.to_string(),
+                    a.event_time.clone(),
+                    a.severity.to_string(),
+                    a.rule_name.clone(),
+                    a.account_id.clone(),
+                    if a.principal_arn.is_empty() {
+                        a.principal_type.clone()
+                    } else {
+                        a.principal_arn.clone()
+                    },
+                    a.source_ip.clone(),
+                    format!("{}:{}", a.event_source.trim_end_matches(".amazonaws.com"), a.event_name),
+                ]);
+            }
+            writeln!(out, "{t}")?;
+        }
+    }
+    Ok(())
+}
+
+fn print_one(s: &StoredAlert) -> anyhow::Result<()> {
+    let a = &s.alert;
+    let raw: serde_json::Value = serde_json::from_str(&a.raw_event).context("stored raw event is not JSON")?;
+    println!("id:            {}", s.id);
+    println!("rule:          {} ({})", a.rule_name, a.rule_id);
+    println!("title:         {}", a.title);
+    println!("severity:      {}", a.severity);
+    println!("event:         {} {} at {}", a.event_source, a.event_name, a.event_time);
+    println!("event id:      {}", a.event_id);
+    println!("account:       {} ({})", a.account_id, a.aws_region);
+    println!("principal:     {} ({})", a.principal_arn, a.principal_type);
+    println!("source ip:     {}", a.source_ip);
+    println!("user agent:    {}", a.user_agent);
+    println!("object:        {}", a.object);
+    println!("detected at:   {}", s.detected_at);
+    println!("raw event:\n{}", serde_json::to_string_pretty(&raw)?);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-27T12:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        assert_eq!(parse_time("24h", now).unwrap(), "2026-11-26T12:00:00Z");
+        assert_eq!(parse_time("7d", now).unwrap(), "2026-11-20T12:00:00Z");
+        assert_eq!(parse_time("2026-10-05", now).unwrap(), "2026-10-05T00:00:00Z");
+        assert_eq!(
+            parse_time("2026-10-05T14:00:00+02:00", now).unwrap(),
+            "2026-10-05T12:00:00Z"
+        );
+        assert!(parse_time("yesterday", now).is_err());
+    }
+
+    #[test]
+    fn severities() {
+        assert_eq!(parse_severity("high+").unwrap(), (Some(Level::High), None));
+        assert_eq!(parse_severity("low").unwrap(), (None, Some(Level::Low)));
+        assert!(parse_severity("urgent").is_err());
+    }
+}
