@@ -1,0 +1,297 @@
+//! Aggregates and the analyst interface, end to end: exact totals across
+//! re-runs and crashes, Parquet read back by DuckDB, read-only queries.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+use std::process::Command;
+
+fn scan(data: &Path, paths: &[&Path], extra: &[&str]) -> std::process::Output {
+    let mut c = bin();
+    c.arg("scan")
+        .args(extra)
+        .arg("--format")
+        .arg("jsonl")
+        .arg("--data-dir")
+        .arg(data);
+    for p in paths {
+        c.arg(p);
+    }
+    run(&mut c)
+}
+
+/// SUM(events) over `activity`, through trailwatch's own query.
+fn activity_total(data: &Path) -> i64 {
+    let out = run(bin()
+        .args(["query", "--format", "csv", "--data-dir"])
+        .arg(data)
+        .arg("SELECT SUM(events) AS n FROM activity"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    stdout(&out).lines().nth(1).unwrap().trim().parse().unwrap()
+}
+
+/// A canonical dump of the activity table for exact comparisons.
+fn activity_dump(data: &Path) -> String {
+    let out = run(bin().args(["query", "--format", "csv", "--data-dir"]).arg(data).arg(
+        "SELECT hour, account_id, aws_region, event_source, event_name, principal_arn, source_ip, user_agent_family, \
+         error_code, read_only, events, first_seen, last_seen FROM activity \
+         ORDER BY hour, account_id, aws_region, event_source, event_name, principal_arn, source_ip, user_agent_family, error_code, read_only",
+    ));
+    assert!(out.status.success(), "{}", stderr(&out));
+    stdout(&out)
+}
+
+fn records(data: &Path) -> i64 {
+    count(
+        data,
+        "SELECT COALESCE(SUM(records), 0) FROM objects WHERE status = 'ok'",
+    )
+}
+
+fn duckdb(script: &str) -> String {
+    let out = Command::new("python3").arg("-c").arg(script).output().expect("python3");
+    assert!(
+        out.status.success(),
+        "duckdb script failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[test]
+fn activity_events_equal_records_and_survive_rescans() {
+    let data = tempfile::tempdir().unwrap();
+    let logs = repo().join("sample-logs");
+    assert!(scan(data.path(), &[&logs], &[]).status.success());
+    assert_eq!(records(data.path()), 3244);
+    assert_eq!(activity_total(data.path()), 3244);
+    let before = activity_dump(data.path());
+    assert!(scan(data.path(), &[&logs], &[]).status.success());
+    assert!(scan(data.path(), &[&logs], &["--reprocess"]).status.success());
+    assert_eq!(activity_dump(data.path()), before, "a re-scan changed the aggregates");
+    assert_eq!(activity_total(data.path()), 3244);
+}
+
+#[test]
+fn grycap_totals_and_duckdb_cross_read() {
+    let data = tempfile::tempdir().unwrap();
+    let g = shared().join("datasets/grycap_cloudtrail-tracker");
+    let out = scan(data.path(), &[&g], &["--flush-rows", "2000"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let n = records(data.path());
+    assert!(n > 17_000, "{n}");
+    assert_eq!(activity_total(data.path()), n);
+    // Several flushes happened, so partitions hold several parts.
+    let flushes = count(data.path(), "SELECT COUNT(*) FROM flushes WHERE state = 'done'");
+    assert!(flushes > 1, "{flushes}");
+    let alerts = count(data.path(), "SELECT COUNT(*) FROM alerts");
+    let root = data.path().join("aggregates");
+    let dd = duckdb(&format!(
+        "import duckdb; c = duckdb.connect(); \
+         a = c.sql(\"SELECT SUM(events) FROM read_parquet('{r}/activity/*/*.parquet', hive_partitioning = true)\").fetchall()[0][0]; \
+         b = c.sql(\"SELECT COUNT(*) FROM read_parquet('{r}/alerts/*/*.parquet', hive_partitioning = true)\").fetchall()[0][0]; \
+         d = c.sql(\"SELECT COUNT(DISTINCT date) FROM read_parquet('{r}/activity/*/*.parquet', hive_partitioning = true)\").fetchall()[0][0]; \
+         print(a, b, d)",
+        r = root.display()
+    ));
+    let parts: Vec<i64> = dd.split_whitespace().map(|x| x.parse().unwrap()).collect();
+    assert_eq!(parts[0], n, "DuckDB activity total");
+    assert_eq!(parts[1], alerts, "DuckDB alert count");
+    assert!(parts[2] > 10, "days: {}", parts[2]);
+
+    // Compaction leaves one part per partition and the same totals.
+    let dump = activity_dump(data.path());
+    let out = run(bin().args(["compact", "--data-dir"]).arg(data.path()));
+    assert!(out.status.success(), "{}", stderr(&out));
+    for table in ["activity", "alerts"] {
+        for part in std::fs::read_dir(root.join(table)).unwrap() {
+            let files = std::fs::read_dir(part.unwrap().path()).unwrap().count();
+            assert_eq!(files, 1);
+        }
+    }
+    assert_eq!(activity_dump(data.path()), dump);
+    let again = duckdb(&format!(
+        "import duckdb; print(duckdb.sql(\"SELECT SUM(events) FROM read_parquet('{}/activity/*/*.parquet', hive_partitioning = true)\").fetchall()[0][0])",
+        root.display()
+    ));
+    assert_eq!(again.parse::<i64>().unwrap(), n);
+    // pyarrow, a third reader, agrees on the alerts.
+    let pa = duckdb(&format!(
+        "import pyarrow.dataset as ds; print(ds.dataset('{}/alerts', format='parquet', partitioning='hive').count_rows())",
+        root.display()
+    ));
+    assert_eq!(pa.parse::<i64>().unwrap(), alerts);
+}
+
+/// Runs a scan that aborts at a test hook, then a clean re-run, and checks
+/// the totals equal those of one uninterrupted run.
+fn crash_then_rerun(hook: &str, extra: &[&str], clean_dump: &str) {
+    let data = tempfile::tempdir().unwrap();
+    let logs = repo().join("sample-logs");
+    let mut args = vec!["--threads", "1", "--batch-objects", "5", "--flush-rows", "300"];
+    args.extend_from_slice(extra);
+    let crashed = run(bin()
+        .env("TRAILWATCH_TEST_ABORT_AT", hook)
+        .args(["scan", "--format", "jsonl", "--data-dir"])
+        .arg(data.path())
+        .args(&args)
+        .arg(&logs));
+    assert!(
+        !crashed.status.success(),
+        "{hook}: the hook did not fire: {}",
+        stderr(&crashed)
+    );
+    assert!(stderr(&crashed).contains("test hook: aborting"), "{}", stderr(&crashed));
+    let rerun = scan(data.path(), &[&logs], &args);
+    assert!(rerun.status.success(), "{hook}: {}", stderr(&rerun));
+    assert_eq!(
+        activity_dump(data.path()),
+        clean_dump,
+        "{hook}: totals differ from a clean run"
+    );
+    assert_eq!(count(data.path(), "SELECT COUNT(*) FROM alerts"), 14, "{hook}");
+    assert_eq!(count(data.path(), "SELECT COUNT(*) FROM objects"), 102, "{hook}");
+    assert_eq!(records(data.path()), 3244, "{hook}");
+    // The Parquet files alone (no staged rows are left after a finished run)
+    // hold the exact totals too.
+    assert_eq!(count(data.path(), "SELECT COUNT(*) FROM activity_staging"), 0);
+    let dd = duckdb(&format!(
+        "import duckdb; print(duckdb.sql(\"SELECT SUM(events) FROM read_parquet('{}/aggregates/activity/*/*.parquet')\").fetchall()[0][0])",
+        data.path().display()
+    ));
+    assert_eq!(dd, "3244", "{hook}");
+}
+
+#[test]
+fn a_crash_at_any_step_then_a_rerun_gives_the_clean_totals() {
+    let clean = tempfile::tempdir().unwrap();
+    assert!(scan(clean.path(), &[&repo().join("sample-logs")], &[]).status.success());
+    let dump = activity_dump(clean.path());
+    for hook in ["after_commit:3", "before_commit:4", "flush_begun:2", "flush_written:2"] {
+        crash_then_rerun(hook, &[], &dump);
+    }
+}
+
+#[test]
+fn a_crash_during_compaction_loses_and_duplicates_nothing() {
+    let data = tempfile::tempdir().unwrap();
+    let logs = repo().join("sample-logs");
+    assert!(
+        scan(
+            data.path(),
+            &[&logs],
+            &["--flush-rows", "300", "--batch-objects", "5", "--threads", "1"]
+        )
+        .status
+        .success()
+    );
+    let dump = activity_dump(data.path());
+    let crashed = run(bin()
+        .env("TRAILWATCH_TEST_ABORT_AT", "compact_written:2")
+        .args(["compact", "--data-dir"])
+        .arg(data.path()));
+    assert!(!crashed.status.success());
+    // Readers between the crash and recovery may see the new file and the
+    // old ones; recovery (any command that opens the store for writing)
+    // finishes the deletion.
+    let out = run(bin().args(["compact", "--data-dir"]).arg(data.path()));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(activity_dump(data.path()), dump);
+}
+
+#[test]
+fn queries_are_read_only() {
+    let data = tempfile::tempdir().unwrap();
+    assert!(
+        scan(data.path(), &[&repo().join("sample-logs/AWSLogs/444455556666")], &[])
+            .status
+            .success()
+    );
+    let before = count(data.path(), "SELECT COUNT(*) FROM alerts");
+    for sql in [
+        "INSERT INTO alerts (id) VALUES (1)",
+        "UPDATE alerts SET severity = 'low'",
+        "DELETE FROM alerts",
+        "DROP TABLE alerts",
+        "ATTACH DATABASE '/tmp/x.db' AS x",
+        "PRAGMA user_version = 99",
+        "COPY alerts TO '/tmp/out.csv'",
+        "SELECT 1; DELETE FROM alerts",
+    ] {
+        let out = run(bin().args(["query", "--data-dir"]).arg(data.path()).arg(sql));
+        assert_eq!(out.status.code(), Some(2), "{sql} was not refused");
+        assert!(
+            stderr(&out).contains("read-only") || stderr(&out).contains("cannot parse"),
+            "{sql}: {}",
+            stderr(&out)
+        );
+    }
+    assert_eq!(count(data.path(), "SELECT COUNT(*) FROM alerts"), before);
+}
+
+#[test]
+fn alerts_listing_filters_and_show() {
+    let data = tempfile::tempdir().unwrap();
+    assert!(scan(data.path(), &[&repo().join("sample-logs")], &[]).status.success());
+    let list = |extra: &[&str]| -> Vec<serde_json::Value> {
+        let out = run(bin()
+            .args(["alerts", "--format", "jsonl", "--data-dir"])
+            .arg(data.path())
+            .args(extra));
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    };
+    let all = list(&[]);
+    assert_eq!(all.len(), 14);
+    let times: Vec<&str> = all.iter().map(|a| a["event_time"].as_str().unwrap()).collect();
+    let mut sorted = times.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(times, sorted, "newest first");
+    assert_eq!(list(&["--rule", "kms_key_deletion"]).len(), 2);
+    assert_eq!(list(&["--severity", "medium"]).len(), 2);
+    assert_eq!(list(&["--severity", "medium+"]).len(), 14);
+    assert_eq!(list(&["--severity", "high+"]).len(), 12);
+    assert_eq!(list(&["--account", "444455556666"]).len(), 7);
+    assert_eq!(list(&["--principal", "ROOT"]).len(), 4);
+    assert_eq!(list(&["--since", "2026-10-07"]).len(), 5);
+    assert_eq!(list(&["--since", "2026-10-06", "--until", "2026-10-07"]).len(), 6);
+    assert_eq!(list(&["--limit", "3"]).len(), 3);
+    assert_eq!(list(&["--since", "1h"]).len(), 0, "sample data is older than an hour");
+    // A quote in a filter is data, not SQL.
+    assert_eq!(list(&["--principal", "x' OR '1'='1"]).len(), 0);
+
+    let id = all[0]["id"].as_i64().unwrap().to_string();
+    let event_id = all[0]["event_id"].as_str().unwrap().to_owned();
+    for key in [&id, &event_id] {
+        let out = run(bin().args(["alerts", "show", key, "--data-dir"]).arg(data.path()));
+        assert!(out.status.success(), "{}", stderr(&out));
+        let text = stdout(&out);
+        assert!(text.contains(&format!("event id:      {event_id}")), "{text}");
+        assert!(text.contains("raw event:\n{\n  \""), "{text}");
+    }
+    let out = run(bin()
+        .args(["alerts", "show", "no-such-event", "--data-dir"])
+        .arg(data.path()));
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn readme_queries_work_as_written() {
+    let data = tempfile::tempdir().unwrap();
+    assert!(scan(data.path(), &[&repo().join("sample-logs")], &[]).status.success());
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    // Every `trailwatch query "..."` line of the README runs and prints rows.
+    let queries: Vec<&str> = readme
+        .lines()
+        .filter(|l| !l.contains("<SQL>"))
+        .filter_map(|l| l.strip_prefix("trailwatch query \""))
+        .map(|l| l.trim_end().trim_end_matches('"'))
+        .collect();
+    assert!(queries.len() >= 3, "{queries:?}");
+    for q in queries {
+        let out = run(bin().args(["query", "--data-dir"]).arg(data.path()).arg(q));
+        assert!(out.status.success(), "{q}: {}", stderr(&out));
+        assert!(stdout(&out).lines().count() >= 2, "{q}: no rows");
+    }
+}
