@@ -1,8 +1,9 @@
-//! Where objects come from: local files and folders ([`local`]); S3 listing
-//! and SQS notifications come in later modules with the same shape: a
-//! source yields object identities, and a reader per object.
+//! Where objects come from: local files and folders ([`local`]), and the
+//! SQS notification bodies that announce S3 objects ([`notification`]).
+//! A source yields object identities, and a reader per object.
 
 pub mod local;
+pub mod notification;
 
 use std::path::PathBuf;
 
