@@ -86,6 +86,15 @@ fn grycap_totals_and_duckdb_cross_read() {
     let flushes = count(data.path(), "SELECT COUNT(*) FROM flushes WHERE state = 'done'");
     assert!(flushes > 1, "{flushes}");
     let alerts = count(data.path(), "SELECT COUNT(*) FROM alerts");
+    let q = run(bin()
+        .args(["query", "--format", "csv", "--data-dir"])
+        .arg(data.path())
+        .arg("SELECT COUNT(*) AS n FROM alerts"));
+    assert_eq!(
+        stdout(&q).lines().nth(1).unwrap().trim().parse::<i64>().unwrap(),
+        alerts,
+        "trailwatch query alert count"
+    );
     let root = data.path().join("aggregates");
     let dd = duckdb(&format!(
         "import duckdb; c = duckdb.connect(); \
