@@ -1,9 +1,11 @@
 //! Where objects come from: local files and folders ([`local`]), and the
-//! SQS notification bodies that announce S3 objects ([`notification`]).
+//! SQS notification bodies that announce S3 objects ([`notification`]),
+//! and S3 itself ([`s3`]).
 //! A source yields object identities, and a reader per object.
 
 pub mod local;
 pub mod notification;
+pub mod s3;
 
 use std::path::PathBuf;
 
