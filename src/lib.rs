@@ -7,8 +7,10 @@
 //! * [`decode`]: gzip + JSON into borrowed record views.
 //! * [`rules`]: Sigma compile and evaluate (pure, no I/O).
 //! * [`pipeline`]: one object → outcome (alerts, stats), no store I/O.
-//! * [`store`]: SQLite alerts and ledger.
+//! * [`store`]: SQLite alerts and ledger, Parquet aggregates.
+//! * [`daemon`]: the SQS-notified S3 ingestion loop.
 
+pub mod daemon;
 pub mod decode;
 pub mod pipeline;
 pub mod rules;

@@ -50,6 +50,7 @@ fn objects_fetched_from_s3_give_the_local_alerts() {
             size: fetched.size,
             mtime_ns: None,
             fingerprint: fetched.etag.clone(),
+            message_id: None,
         };
         match worker.process(meta, &raw[..]).outcome {
             Outcome::Processed { alerts, .. } => got.extend(alerts.into_iter().map(|a| (a.rule_name, a.event_id))),

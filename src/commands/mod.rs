@@ -11,6 +11,7 @@
 mod alerts;
 mod committer;
 mod compact;
+mod daemon;
 mod query;
 mod rules_cmd;
 mod scan;
@@ -46,6 +47,8 @@ enum LogFormat {
 enum Command {
     /// Scan local CloudTrail files and folders, store and print new alerts.
     Scan(scan::ScanArgs),
+    /// Ingest CloudTrail objects announced on an SQS queue, until stopped.
+    Daemon(daemon::DaemonArgs),
     /// List stored alerts (newest first), or show one with its raw event.
     Alerts(alerts::AlertsArgs),
     /// Run read-only SQL over the `alerts` and `activity` tables.
@@ -135,6 +138,7 @@ pub fn main() -> ExitCode {
     init_logging(cli.log_format, cli.verbose);
     let result = match cli.command {
         Command::Scan(args) => scan::run(args),
+        Command::Daemon(args) => daemon::run(args),
         Command::Alerts(args) => alerts::run(args),
         Command::Query(args) => query::run(args),
         Command::Compact(args) => compact::run(args),

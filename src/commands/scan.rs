@@ -207,6 +207,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
                     size: 0,
                     mtime_ns: None,
                     fingerprint: String::new(),
+                    message_id: None,
                 };
                 committer.push(ObjectOutcome {
                     meta,
@@ -265,6 +266,7 @@ fn process_file(worker: &mut Worker, raw: &mut Vec<u8>, f: LocalFile) -> ObjectO
         size: f.size,
         mtime_ns: f.mtime_ns,
         fingerprint: String::new(),
+        message_id: None,
     };
     if let Err(source) = read {
         return ObjectOutcome {

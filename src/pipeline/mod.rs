@@ -16,6 +16,7 @@ use activity::{ActivityAgg, ActivityRow};
 use crate::decode::{self, DecodeError, DecodeOptions, Decoder, DocumentStats, Record};
 use crate::rules::{Level, Rule, RuleSet};
 use crate::sources::SourceError;
+use crate::sources::s3::S3Error;
 
 /// Identity of one source object, as recorded in the ledger.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +29,8 @@ pub struct ObjectMeta {
     pub mtime_ns: Option<i64>,
     /// Content fingerprint: `blake3:<hex>` of the stored bytes, or the S3 ETag.
     pub fingerprint: String,
+    /// The SQS message that announced the object, if any.
+    pub message_id: Option<String>,
 }
 
 /// One stored alert, owned (copied out of the record that fired).
@@ -102,6 +105,8 @@ pub enum ObjectError {
     Source(#[from] SourceError),
     #[error(transparent)]
     Decode(#[from] DecodeError),
+    #[error(transparent)]
+    S3(#[from] S3Error),
 }
 
 impl ObjectError {
@@ -110,6 +115,7 @@ impl ObjectError {
         match self {
             ObjectError::Source(e) => e.class(),
             ObjectError::Decode(e) => e.class(),
+            ObjectError::S3(e) => e.class(),
         }
     }
 }

@@ -397,7 +397,7 @@ impl Store {
                     Outcome::Failed(err) => {
                         let msg = err.to_string();
                         ins_failure
-                            .execute(params![m.name, err.class(), msg, Option::<String>::None, now])
+                            .execute(params![m.name, err.class(), msg, m.message_id, now])
                             .map_err(e)?;
                         upsert_obj
                             .execute(params![

@@ -1,0 +1,122 @@
+//! The daemon's configuration. Every field can be given in the TOML file
+//! named by `--config`, as an environment variable `TRAILWATCH_<FIELD>`
+//! (upper case), or as the flag `--<field-with-dashes>`. Flags win over the
+//! environment, which wins over the file, which wins over the defaults.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// What to do with a message whose object failed for good (missing,
+/// access denied after retries, corrupt, over the size cap).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum PoisonPolicy {
+    /// Delete the message once the failure is recorded.
+    Delete,
+    /// Leave it: SQS redelivers it and, after maxReceiveCount, its redrive
+    /// policy moves it to the dead-letter queue.
+    Leave,
+}
+
+/// Settings of `trailwatch daemon`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DaemonConfig {
+    /// URL of the SQS queue that receives S3 object-created notifications.
+    pub queue_url: String,
+    /// Objects downloaded and processed at the same time.
+    pub concurrency: usize,
+    /// Data directory (alerts.db and aggregates).
+    pub data_dir: PathBuf,
+    /// Sigma rule folder; the built-in rules when unset.
+    pub rules: Option<PathBuf>,
+    /// Address for `/metrics` (Prometheus text) and `/healthz`.
+    pub metrics_addr: Option<SocketAddr>,
+    /// AWS region; from the standard chain when unset.
+    pub region: Option<String>,
+    /// Endpoint override for S3 and SQS (S3-compatible stores, tests).
+    pub endpoint_url: Option<String>,
+    /// Path-style S3 addressing.
+    pub force_path_style: bool,
+    /// Visibility timeout asked for on receive, and granted again by each
+    /// heartbeat while an object of the message is still in progress.
+    pub visibility_timeout_secs: u64,
+    /// Long-poll wait of each ReceiveMessage (at most 20).
+    pub wait_time_secs: u64,
+    /// Cap on an object's stored and decompressed size.
+    pub max_object_bytes: u64,
+    /// Regular expression that object keys must match to be processed;
+    /// others are acknowledged without download.
+    pub key_pattern: String,
+    /// Buckets the daemon accepts notifications for (empty: any).
+    pub allowed_buckets: Vec<String>,
+    /// Messages whose objects failed for good.
+    pub on_poison: PoisonPolicy,
+    /// Attempts for a transient S3 error before the message is left for
+    /// redelivery.
+    pub max_retries: u32,
+    /// How often staged aggregates are flushed to Parquet.
+    pub flush_interval_secs: u64,
+    /// How often aggregate partitions are compacted.
+    pub compact_interval_secs: u64,
+}
+
+/// Keys under `CloudTrail/` ending in `.json.gz` (or `.json`); digest and
+/// Insights files live under `CloudTrail-Digest/` and `CloudTrail-Insight/`
+/// and do not match.
+pub const DEFAULT_KEY_PATTERN: &str = r"(^|/)CloudTrail/.*\.json(\.gz)?$";
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        DaemonConfig {
+            queue_url: String::new(),
+            concurrency: 4,
+            data_dir: PathBuf::from("./trailwatch-data"),
+            rules: None,
+            metrics_addr: None,
+            region: None,
+            endpoint_url: None,
+            force_path_style: false,
+            visibility_timeout_secs: 300,
+            wait_time_secs: 20,
+            max_object_bytes: crate::decode::DEFAULT_MAX_OBJECT_BYTES,
+            key_pattern: DEFAULT_KEY_PATTERN.to_owned(),
+            allowed_buckets: Vec::new(),
+            on_poison: PoisonPolicy::Leave,
+            max_retries: 5,
+            flush_interval_secs: 60,
+            compact_interval_secs: 3600,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_file_overrides_defaults_and_rejects_unknown_keys() {
+        let c: DaemonConfig = toml::from_str(
+            "queue_url = \"http://q\"\nconcurrency = 8\nvisibility_timeout_secs = 60\non_poison = \"delete\"\nallowed_buckets = [\"a\"]\n",
+        )
+        .unwrap();
+        assert_eq!(c.queue_url, "http://q");
+        assert_eq!(c.concurrency, 8);
+        assert_eq!(c.visibility_timeout_secs, 60);
+        assert_eq!(c.on_poison, PoisonPolicy::Delete);
+        assert_eq!(c.wait_time_secs, 20);
+        assert!(toml::from_str::<DaemonConfig>("visibility_timeout = 5").is_err());
+    }
+
+    #[test]
+    fn default_key_pattern_takes_logs_only() {
+        let re = regex::Regex::new(DEFAULT_KEY_PATTERN).unwrap();
+        assert!(re.is_match("AWSLogs/1/CloudTrail/us-east-1/2026/10/05/1_CloudTrail_us-east-1_x.json.gz"));
+        assert!(re.is_match("AWSLogs/o-abc/1/CloudTrail/us-east-1/2026/10/05/x.json.gz"));
+        assert!(!re.is_match("AWSLogs/1/CloudTrail-Digest/us-east-1/2026/10/05/x.json.gz"));
+        assert!(!re.is_match("AWSLogs/1/CloudTrail-Insight/us-east-1/2026/10/05/x.json.gz"));
+        assert!(!re.is_match("AWSLogs/1/elasticloadbalancing/x.log.gz"));
+    }
+}

@@ -1,0 +1,453 @@
+//! The daemon against a real moto_server: S3 notifications delivered to SQS,
+//! objects fetched from S3, messages deleted only after commit.
+
+mod common;
+#[path = "common/moto.rs"]
+mod moto;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_sdk_s3::types::{Event, NotificationConfiguration, QueueConfiguration};
+use aws_sdk_sqs::types::QueueAttributeName;
+use common::*;
+
+struct Env {
+    moto: moto::Moto,
+    rt: tokio::runtime::Runtime,
+    s3: aws_sdk_s3::Client,
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
+}
+
+impl Env {
+    /// moto with a bucket `trail` notifying queue `trail-events`.
+    fn new(visibility_secs: u32, notify: bool) -> Env {
+        let moto = moto::Moto::start();
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let s3 = moto.s3();
+        let conf = aws_sdk_sqs::Config::builder()
+            .behavior_version_latest()
+            .region(aws_sdk_sqs::config::Region::new("us-east-1"))
+            .endpoint_url(moto.endpoint())
+            .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+                "testing", "testing", None, None, "test",
+            ))
+            .build();
+        let sqs = aws_sdk_sqs::Client::from_conf(conf);
+        let queue_url = rt.block_on(async {
+            let q = sqs
+                .create_queue()
+                .queue_name("trail-events")
+                .attributes(QueueAttributeName::VisibilityTimeout, visibility_secs.to_string())
+                .send()
+                .await
+                .unwrap();
+            let url = q.queue_url().unwrap().to_owned();
+            s3.create_bucket().bucket("trail").send().await.unwrap();
+            if notify {
+                let arn = sqs
+                    .get_queue_attributes()
+                    .queue_url(&url)
+                    .attribute_names(QueueAttributeName::QueueArn)
+                    .send()
+                    .await
+                    .unwrap()
+                    .attributes()
+                    .unwrap()[&QueueAttributeName::QueueArn]
+                    .clone();
+                s3.put_bucket_notification_configuration()
+                    .bucket("trail")
+                    .notification_configuration(
+                        NotificationConfiguration::builder()
+                            .queue_configurations(
+                                QueueConfiguration::builder()
+                                    .queue_arn(arn)
+                                    .events(Event::from("s3:ObjectCreated:*"))
+                                    .build()
+                                    .unwrap(),
+                            )
+                            .build(),
+                    )
+                    .send()
+                    .await
+                    .unwrap();
+            }
+            url
+        });
+        Env {
+            moto,
+            rt,
+            s3,
+            sqs,
+            queue_url,
+        }
+    }
+
+    fn upload(&self, root: &Path) -> Vec<String> {
+        self.upload_under(root, "")
+    }
+
+    /// Uploads the files below `root/sub`, keyed relative to `root`.
+    fn upload_under(&self, root: &Path, sub: &str) -> Vec<String> {
+        let mut keys = Vec::new();
+        for f in files(&root.join(sub)) {
+            let key = f.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            self.put(&key, std::fs::read(&f).unwrap());
+            keys.push(key);
+        }
+        keys
+    }
+
+    fn put(&self, key: &str, body: Vec<u8>) {
+        self.rt
+            .block_on(self.s3.put_object().bucket("trail").key(key).body(body.into()).send())
+            .unwrap();
+    }
+
+    fn send(&self, body: &str) {
+        self.rt
+            .block_on(
+                self.sqs
+                    .send_message()
+                    .queue_url(&self.queue_url)
+                    .message_body(body)
+                    .send(),
+            )
+            .unwrap();
+    }
+
+    /// (visible, in flight) messages.
+    fn queue_depth(&self) -> (u64, u64) {
+        let a = self
+            .rt
+            .block_on(
+                self.sqs
+                    .get_queue_attributes()
+                    .queue_url(&self.queue_url)
+                    .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+                    .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+                    .send(),
+            )
+            .unwrap();
+        let a = a.attributes().unwrap();
+        let get = |k: &QueueAttributeName| a.get(k).and_then(|v| v.parse().ok()).unwrap_or(0);
+        (
+            get(&QueueAttributeName::ApproximateNumberOfMessages),
+            get(&QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+        )
+    }
+
+    fn daemon(&self, data: &Path, extra: &[&str], env: &[(&str, &str)]) -> Child {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_trailwatch"));
+        c.args([
+            "daemon",
+            "--queue-url",
+            &self.queue_url,
+            "--endpoint-url",
+            &self.moto.endpoint(),
+            "--force-path-style",
+        ])
+        .args(["--wait-time-secs", "1", "--data-dir"])
+        .arg(data)
+        .args(extra)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .env_remove("TRAILWATCH_DATA_DIR")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        c.spawn().unwrap()
+    }
+}
+
+fn files(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.to_string_lossy().ends_with(".json.gz") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// SIGTERM, then the exit code and the captured log.
+fn stop(mut child: Child) -> (Option<i32>, String) {
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+fn objects_ok(data: &Path) -> i64 {
+    if !data.join("alerts.db").exists() {
+        return 0;
+    }
+    count(data, "SELECT COUNT(*) FROM objects WHERE status = 'ok'")
+}
+
+fn alert_pairs(data: &Path) -> Vec<(String, String)> {
+    query_pairs(data, "SELECT rule_name, event_id FROM alerts ORDER BY 1, 2")
+}
+
+#[test]
+fn notifications_drain_to_exactly_the_scan_alerts() {
+    let env = Env::new(30, true);
+    let keys = env.upload(&repo().join("sample-logs"));
+    assert_eq!(keys.len(), 103);
+    let data = tempfile::tempdir().unwrap();
+    let child = env.daemon(
+        data.path(),
+        &["--concurrency", "4", "--metrics-addr", "127.0.0.1:0"],
+        &[],
+    );
+    wait_until("102 objects committed", 180, || objects_ok(data.path()) == 102);
+    wait_until("an empty queue", 60, || env.queue_depth() == (0, 0));
+    let (code, log) = stop(child);
+    assert_eq!(code, Some(0), "{log}");
+    assert_eq!(alert_pairs(data.path()), expected_sample_alerts());
+    assert!(log.contains("s3:TestEvent received"), "{log}");
+    assert_eq!(count(data.path(), "SELECT COUNT(*) FROM failures"), 0);
+    // The digest was skipped without download (key pattern), not failed.
+    assert_eq!(
+        count(data.path(), "SELECT COUNT(*) FROM objects WHERE name LIKE '%Digest%'"),
+        0
+    );
+    // Aggregates flushed on shutdown: totals exact.
+    assert_eq!(count(data.path(), "SELECT COUNT(*) FROM activity_staging"), 0);
+    assert_eq!(count(data.path(), "SELECT SUM(records) FROM objects"), 3244);
+}
+
+#[test]
+fn wrapped_bodies_give_the_same_alerts_and_unknown_bodies_stay() {
+    let env = Env::new(30, false);
+    let root = repo().join("sample-logs");
+    let keys: Vec<String> = env
+        .upload(&root)
+        .into_iter()
+        .filter(|k| !k.contains("Digest"))
+        .collect();
+    let (a, rest) = keys.split_at(34);
+    let (b, c) = rest.split_at(34);
+    // SNS-wrapped S3 events, one object each, keys URL-encoded.
+    for k in a {
+        let s3 = serde_json::json!({"Records": [{"eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": "trail"}, "object": {"key": k.replace('/', "%2F")}}}]});
+        env.send(&serde_json::json!({"Type": "Notification", "MessageId": "m", "Message": s3.to_string()}).to_string());
+    }
+    // EventBridge.
+    for k in b {
+        env.send(&serde_json::json!({"version": "0", "detail-type": "Object Created", "source": "aws.s3", "detail": {"bucket": {"name": "trail"}, "object": {"key": k}}}).to_string());
+    }
+    // CloudTrail's own SNS notification: several keys in one message.
+    for chunk in c.chunks(5) {
+        let ct = serde_json::json!({"s3Bucket": "trail", "s3ObjectKey": chunk});
+        env.send(&serde_json::json!({"Type": "Notification", "Message": ct.to_string()}).to_string());
+    }
+    env.send("this is not json");
+    env.send(r#"{"hello": "world"}"#);
+    let data = tempfile::tempdir().unwrap();
+    let child = env.daemon(data.path(), &["--visibility-timeout-secs", "30"], &[]);
+    wait_until("102 objects committed", 180, || objects_ok(data.path()) == 102);
+    // Only the two unknown bodies remain (in flight: received, not deleted).
+    wait_until("only the unknown bodies left", 60, || {
+        let (v, nv) = env.queue_depth();
+        v + nv == 2
+    });
+    let (code, log) = stop(child);
+    assert_eq!(code, Some(0), "{log}");
+    assert_eq!(alert_pairs(data.path()), expected_sample_alerts());
+    assert!(log.contains("unknown_body"), "{log}");
+    assert_eq!(env.queue_depth().0 + env.queue_depth().1, 2);
+}
+
+#[test]
+fn killed_between_commit_and_delete_then_redelivered_without_duplicates() {
+    let env = Env::new(1, true);
+    let data = tempfile::tempdir().unwrap();
+    env.upload_under(&repo().join("sample-logs"), "AWSLogs/111122223333");
+    // The first run aborts right before its first delete: objects are
+    // committed, their messages are not deleted.
+    let child = env.daemon(
+        data.path(),
+        &["--visibility-timeout-secs", "1"],
+        &[("TRAILWATCH_TEST_ABORT_AT", "before_delete:2")],
+    );
+    let out = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("test hook: aborting at before_delete"), "{log}");
+    let committed_before = objects_ok(data.path());
+    assert!(committed_before > 0);
+    let child = env.daemon(data.path(), &["--visibility-timeout-secs", "1"], &[]);
+    wait_until("50 objects committed", 180, || objects_ok(data.path()) == 50);
+    wait_until("an empty queue", 60, || env.queue_depth() == (0, 0));
+    let (code, log) = stop(child);
+    assert_eq!(code, Some(0), "{log}");
+    let expected: Vec<_> = expected_sample_alerts()
+        .into_iter()
+        .filter(|(_, id)| alert_pairs(data.path()).iter().any(|(_, x)| x == id))
+        .collect();
+    assert_eq!(alert_pairs(data.path()), expected, "duplicates or losses");
+    let dupes = count(
+        data.path(),
+        "SELECT COUNT(*) FROM (SELECT rule_name, event_id FROM alerts GROUP BY 1, 2 HAVING COUNT(*) > 1)",
+    );
+    assert_eq!(dupes, 0);
+    assert_eq!(count(data.path(), "SELECT COUNT(*) FROM objects"), 50);
+    // Redelivered objects were recognised in the ledger, not re-counted.
+    let events: i64 = count(data.path(), "SELECT SUM(records) FROM objects");
+    let staged_or_flushed = {
+        let out = run(bin()
+            .args(["query", "--format", "csv", "--data-dir"])
+            .arg(data.path())
+            .arg("SELECT SUM(events) AS n FROM activity"));
+        stdout(&out).lines().nth(1).unwrap().trim().parse::<i64>().unwrap()
+    };
+    assert_eq!(staged_or_flushed, events);
+}
+
+#[test]
+fn slow_object_keeps_its_message_invisible_through_the_heartbeat() {
+    let env = Env::new(2, false);
+    let data = tempfile::tempdir().unwrap();
+    let root = repo().join("sample-logs");
+    let key = env.upload(&root).into_iter().find(|k| !k.contains("Digest")).unwrap();
+    env.send(&serde_json::json!({"Records": [{"eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": "trail"}, "object": {"key": key}}}]}).to_string());
+    let child = env.daemon(
+        data.path(),
+        &["--visibility-timeout-secs", "2"],
+        &[("TRAILWATCH_TEST_SLOW_OBJECT_MS", "7000")],
+    );
+    wait_until("the object committed", 60, || objects_ok(data.path()) == 1);
+    wait_until("an empty queue", 30, || env.queue_depth() == (0, 0));
+    let (code, log) = stop(child);
+    assert_eq!(code, Some(0), "{log}");
+    assert!(log.contains("visibility extended"), "{log}");
+    // Received once: the heartbeat kept it from being redelivered.
+    assert_eq!(
+        log.matches("message received").count(),
+        0,
+        "debug-level events are not logged at info"
+    );
+    assert!(!log.contains("receive_count=2"), "{log}");
+    assert_eq!(count(data.path(), "SELECT COUNT(*) FROM objects"), 1);
+}
+
+#[test]
+fn poison_objects_are_recorded_and_left_and_the_rest_proceeds() {
+    let env = Env::new(30, false);
+    let data = tempfile::tempdir().unwrap();
+    let root = repo().join("sample-logs");
+    let good = env.upload_under(&root, "AWSLogs/444455556666/CloudTrail/us-east-1/2026/10/05");
+    let corrupt = "AWSLogs/1/CloudTrail/us-east-1/2026/10/05/corrupt.json.gz";
+    env.put(corrupt, b"\x1f\x8b\x08\x00garbage".to_vec());
+    let big = "AWSLogs/1/CloudTrail/us-east-1/2026/10/05/big.json.gz";
+    env.put(big, vec![b' '; 3 << 20]);
+    let missing = "AWSLogs/1/CloudTrail/us-east-1/2026/10/05/missing.json.gz";
+    for key in good.iter().map(String::as_str).chain([corrupt, big, missing]) {
+        env.send(&serde_json::json!({"Records": [{"eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": "trail"}, "object": {"key": key}}}]}).to_string());
+    }
+    let child = env.daemon(
+        data.path(),
+        &["--max-object-bytes", "2MiB", "--metrics-addr", "127.0.0.1:0"],
+        &[],
+    );
+    wait_until("three failures recorded", 120, || {
+        data.path().join("alerts.db").exists() && count(data.path(), "SELECT COUNT(DISTINCT object) FROM failures") == 3
+    });
+    wait_until("good objects committed", 60, || {
+        objects_ok(data.path()) == good.len() as i64
+    });
+    let (code, log) = stop(child);
+    assert_eq!(code, Some(0), "{log}");
+    let classes = query_pairs(
+        data.path(),
+        "SELECT DISTINCT object, error_class FROM failures ORDER BY 1",
+    );
+    assert_eq!(
+        classes,
+        vec![
+            (format!("s3://trail/{big}"), "too_large".to_string()),
+            (format!("s3://trail/{corrupt}"), "gzip".to_string()),
+            (format!("s3://trail/{missing}"), "no_such_key".to_string()),
+        ]
+    );
+    assert_eq!(
+        count(data.path(), "SELECT COUNT(*) FROM failures WHERE message_id IS NULL"),
+        0
+    );
+    // Policy `leave`: the three poison messages are still on the queue.
+    let (v, nv) = env.queue_depth();
+    assert_eq!(v + nv, 3, "{log}");
+    assert!(log.contains("poison"), "{log}");
+}
+
+#[test]
+fn metrics_endpoint_shows_counters_moving() {
+    let env = Env::new(30, true);
+    let data = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let child = env.daemon(data.path(), &["--metrics-addr", &addr], &[]);
+    let scrape = |path: &str| -> String {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    };
+    wait_until("the metrics listener", 60, || {
+        std::net::TcpStream::connect(&addr).is_ok()
+    });
+    assert!(scrape("/healthz").contains("ok"));
+    let before = scrape("/metrics");
+    assert!(before.contains("trailwatch_objects_processed_total 0"), "{before}");
+    env.upload_under(&repo().join("sample-logs"), "AWSLogs/444455556666/CloudTrail/eu-west-1");
+    wait_until("objects committed", 120, || objects_ok(data.path()) >= 20);
+    wait_until("an empty queue", 60, || env.queue_depth() == (0, 0));
+    let after = scrape("/metrics");
+    let value = |text: &str, name: &str| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    };
+    assert_eq!(
+        value(&after, "trailwatch_objects_processed_total"),
+        objects_ok(data.path()) as f64,
+        "{after}"
+    );
+    assert!(value(&after, "trailwatch_records_total") > 0.0);
+    assert!(value(&after, "trailwatch_messages_deleted_total") >= 20.0);
+    assert!(after.contains("trailwatch_alerts_total{"), "{after}");
+    assert!(after.contains("trailwatch_processing_seconds_bucket"), "{after}");
+    assert!(after.contains("trailwatch_ingestion_lag_seconds"), "{after}");
+    let (code, log) = stop(child);
+    assert_eq!(code, Some(0), "{log}");
+}
