@@ -26,6 +26,22 @@ impl Env {
     fn new(visibility_secs: u32, notify: bool) -> Env {
         let moto = moto::Moto::start();
         let rt = tokio::runtime::Runtime::new().unwrap();
+        let (s3, sqs, queue_url) = Self::setup(&moto, &rt, visibility_secs, notify);
+        Env {
+            moto,
+            rt,
+            s3,
+            sqs,
+            queue_url,
+        }
+    }
+
+    fn setup(
+        moto: &moto::Moto,
+        rt: &tokio::runtime::Runtime,
+        visibility_secs: u32,
+        notify: bool,
+    ) -> (aws_sdk_s3::Client, aws_sdk_sqs::Client, String) {
         let s3 = moto.s3();
         let conf = aws_sdk_sqs::Config::builder()
             .behavior_version_latest()
@@ -76,13 +92,7 @@ impl Env {
             }
             url
         });
-        Env {
-            moto,
-            rt,
-            s3,
-            sqs,
-            queue_url,
-        }
+        (s3, sqs, queue_url)
     }
 
     fn upload(&self, root: &Path) -> Vec<String> {
@@ -194,7 +204,7 @@ fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
 }
 
 /// SIGTERM, then the exit code and the captured log.
-fn stop(mut child: Child) -> (Option<i32>, String) {
+fn stop(child: Child) -> (Option<i32>, String) {
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let out = child.wait_with_output().unwrap();
     (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
@@ -450,4 +460,36 @@ fn metrics_endpoint_shows_counters_moving() {
     assert!(after.contains("trailwatch_ingestion_lag_seconds"), "{after}");
     let (code, log) = stop(child);
     assert_eq!(code, Some(0), "{log}");
+}
+
+#[test]
+fn moto_killed_and_restarted_mid_run_loses_nothing() {
+    let mut env = Env::new(30, true);
+    let root = repo().join("sample-logs");
+    env.upload_under(&root, "AWSLogs/111122223333");
+    let data = tempfile::tempdir().unwrap();
+    let child = env.daemon(
+        data.path(),
+        &["--concurrency", "2", "--max-retries", "3"],
+        &[("TRAILWATCH_TEST_SLOW_OBJECT_MS", "100")],
+    );
+    wait_until("some objects committed", 120, || objects_ok(data.path()) >= 5);
+    // Outage: everything moto held (bucket, queue, messages) is gone.
+    env.moto.kill();
+    std::thread::sleep(Duration::from_secs(3));
+    env.moto.restart();
+    let (s3, sqs, url) = Env::setup(&env.moto, &env.rt, 30, true);
+    assert_eq!(url, env.queue_url);
+    env.s3 = s3;
+    env.sqs = sqs;
+    // The operator replays every object (as a re-upload or a backfill would).
+    env.upload(&root);
+    wait_until("all 102 objects committed", 240, || objects_ok(data.path()) == 102);
+    wait_until("an empty queue", 60, || env.queue_depth() == (0, 0));
+    let (code, log) = stop(child);
+    assert_eq!(code, Some(0), "{log}");
+    assert!(log.contains("receiving from SQS failed; retrying"), "{log}");
+    assert_eq!(alert_pairs(data.path()), expected_sample_alerts());
+    assert_eq!(count(data.path(), "SELECT COUNT(*) FROM objects"), 102);
+    assert_eq!(count(data.path(), "SELECT SUM(records) FROM objects"), 3244);
 }

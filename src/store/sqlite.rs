@@ -109,6 +109,11 @@ const MIGRATIONS: &[&str] = &[
         finished_at TEXT
     );
     "#,
+    // v3: failures of S3 objects name their bucket and key separately.
+    r#"
+    ALTER TABLE failures ADD COLUMN bucket TEXT;
+    ALTER TABLE failures ADD COLUMN key TEXT;
+    "#,
 ];
 
 /// A ledger row.
@@ -132,6 +137,11 @@ pub struct CommitSummary {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+}
+
+/// `s3://bucket/key` → (bucket, key).
+fn s3_parts(name: &str) -> Option<(&str, &str)> {
+    name.strip_prefix("s3://")?.split_once('/')
 }
 
 fn now_rfc3339() -> String {
@@ -311,7 +321,7 @@ impl Store {
                 )
                 .map_err(e)?;
             let mut ins_failure = tx
-                .prepare_cached("INSERT INTO failures (object, error_class, error, message_id, occurred_at) VALUES (?1, ?2, ?3, ?4, ?5)")
+                .prepare_cached("INSERT INTO failures (object, error_class, error, message_id, occurred_at, bucket, key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
                 .map_err(e)?;
             for oc in batch {
                 let m = &oc.meta;
@@ -397,7 +407,15 @@ impl Store {
                     Outcome::Failed(err) => {
                         let msg = err.to_string();
                         ins_failure
-                            .execute(params![m.name, err.class(), msg, m.message_id, now])
+                            .execute(params![
+                                m.name,
+                                err.class(),
+                                msg,
+                                m.message_id,
+                                now,
+                                s3_parts(&m.name).map(|(b, _)| b),
+                                s3_parts(&m.name).map(|(_, k)| k),
+                            ])
                             .map_err(e)?;
                         upsert_obj
                             .execute(params![

@@ -13,6 +13,25 @@ pub struct Moto {
 impl Moto {
     pub fn start() -> Moto {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        Moto {
+            child: Self::spawn(port),
+            port,
+        }
+    }
+
+    /// Kills the server (all its state is lost, as moto keeps it in memory).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts a fresh, empty server on the same port.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.child = Self::spawn(self.port);
+    }
+
+    fn spawn(port: u16) -> Child {
         let child = Command::new("moto_server")
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
@@ -24,7 +43,7 @@ impl Moto {
             assert!(Instant::now() < deadline, "moto_server did not start on port {port}");
             std::thread::sleep(Duration::from_millis(100));
         }
-        Moto { child, port }
+        child
     }
 
     pub fn endpoint(&self) -> String {
