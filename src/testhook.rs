@@ -2,7 +2,7 @@
 //! process abort (as SIGKILL would leave it: no destructors, no flushing)
 //! the n-th time (default 1st) it reaches the named point. Points:
 //! `before_commit`, `after_commit`, `flush_begun`, `flush_written`,
-//! `compact_written`. Unset, a hook is one relaxed atomic load.
+//! `compact_written`, `before_delete`. Unset, a hook is one relaxed atomic load.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
