@@ -12,6 +12,7 @@
 
 pub mod daemon;
 pub mod decode;
+pub mod ingest;
 pub mod pipeline;
 pub mod rules;
 pub mod sources;

@@ -29,7 +29,7 @@ pub mod events;
 mod http;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{Semaphore, mpsc, watch};
@@ -37,10 +37,11 @@ use tokio::sync::{Semaphore, mpsc, watch};
 pub use config::{DaemonConfig, PoisonPolicy};
 use events::{
     InternalEvent, MessageDeleted, MessageLeft, MessageReceived, Metrics, ObjectFailed, ObjectSkipped, RuleLabels,
-    S3RetryScheduled, VisibilityExtended,
+    VisibilityExtended,
 };
 
-use crate::pipeline::{ObjectError, ObjectMeta, ObjectOutcome, Outcome, PipelineOptions, Worker};
+use crate::ingest::{IngestResult, S3Ingest};
+use crate::pipeline::{ObjectOutcome, Outcome, PipelineOptions};
 use crate::rules::RuleSet;
 use crate::sources::notification::{self, Notification, ObjectRef};
 use crate::sources::s3::{self, AwsOptions};
@@ -101,14 +102,9 @@ struct StoreJob {
 
 struct Shared {
     cfg: DaemonConfig,
-    s3: aws_sdk_s3::Client,
     metrics: Arc<Metrics>,
     key_re: regex::Regex,
-    /// Decoders with their buffers, and read-only ledger connections, reused
-    /// across objects.
-    workers: Mutex<Vec<Worker>>,
-    ledgers: Mutex<Vec<Store>>,
-    rules: Arc<RuleSet>,
+    ingest: Arc<S3Ingest>,
     store_tx: crossbeam_channel::Sender<StoreJob>,
 }
 
@@ -138,10 +134,6 @@ pub async fn run(
 
     // The store thread.
     let store = Store::open(&cfg.data_dir)?;
-    let mut ledgers = Vec::new();
-    for _ in 0..concurrency {
-        ledgers.push(Store::open_read_only(&cfg.data_dir)?);
-    }
     let (store_tx, store_rx) = crossbeam_channel::bounded::<StoreJob>(concurrency * 4);
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
     let store_thread = {
@@ -162,12 +154,17 @@ pub async fn run(
         max_object_bytes: cfg.max_object_bytes,
         ..Default::default()
     };
-    let shared = Arc::new(Shared {
-        workers: Mutex::new((0..concurrency).map(|_| Worker::new(rules.clone(), opts)).collect()),
-        ledgers: Mutex::new(ledgers),
+    let ingest = Arc::new(S3Ingest::new(
+        s3c,
+        metrics.clone(),
         rules,
+        opts,
+        cfg.max_retries,
+        &cfg.data_dir,
+    ));
+    let shared = Arc::new(Shared {
+        ingest,
         cfg: cfg.clone(),
-        s3: s3c,
         metrics: metrics.clone(),
         key_re,
         store_tx,
@@ -424,106 +421,15 @@ fn handle_message(
 /// Runs one object. Returns `None` when the outcome went to the store
 /// thread (which reports the commit itself).
 async fn process_object(shared: &Arc<Shared>, message_id: &str, o: ObjectRef) -> Option<DoneKind> {
-    let uri = o.uri();
     let started = Instant::now();
-    // Already committed with the same ETag? Then acknowledging is enough.
-    let ledger_hit = {
-        let shared = shared.clone();
-        let uri = uri.clone();
-        let etag = o.etag.clone();
-        tokio::task::spawn_blocking(move || {
-            let ledger = shared.ledgers.lock().expect("ledger pool").pop()?;
-            let hit =
-                ledger.ledger_entry(&uri).ok().flatten().filter(|e| {
-                    e.status == "ok" && etag.as_deref().is_none_or(|t| t.trim_matches('"') == e.fingerprint)
-                });
-            shared.ledgers.lock().expect("ledger pool").push(ledger);
-            hit
-        })
-        .await
-        .ok()
-        .flatten()
-    };
-    if ledger_hit.is_some() {
-        ObjectSkipped {
-            uri: &uri,
-            reason: "already_processed",
-        }
-        .emit(&shared.metrics);
-        return Some(DoneKind::Skipped);
-    }
-    let mut raw = Vec::new();
-    let mut attempt = 0;
-    let fetched = loop {
-        match s3::get_object(&shared.s3, &o.bucket, &o.key, shared.cfg.max_object_bytes, &mut raw).await {
-            Ok(f) => break Ok(f),
-            Err(e) if e.is_transient() && attempt + 1 < shared.cfg.max_retries => {
-                attempt += 1;
-                let base = 200u64 << attempt.min(8);
-                let delay = base / 2 + fastrand::u64(0..=base / 2);
-                S3RetryScheduled {
-                    uri: &uri,
-                    attempt,
-                    delay_ms: delay,
-                    error: &e.to_string(),
-                }
-                .emit(&shared.metrics);
-                tokio::time::sleep(Duration::from_millis(delay)).await;
-            }
-            Err(e) => break Err(e),
-        }
-    };
-    let meta = |size: u64, etag: String| ObjectMeta {
-        name: uri.clone(),
-        size,
-        mtime_ns: None,
-        fingerprint: etag,
-        message_id: Some(message_id.to_owned()),
-    };
-    let outcome = match fetched {
-        Err(e) if e.is_transient() => {
-            tracing::error!(object = %uri, attempts = attempt + 1, "giving up on this delivery: {e}");
-            return Some(DoneKind::Transient);
-        }
-        Err(e) => ObjectOutcome {
-            meta: meta(o.size.unwrap_or(0), o.etag.clone().unwrap_or_default()),
-            outcome: Outcome::Failed(ObjectError::S3(e)),
-        },
-        Ok(f) => {
-            shared.metrics.bytes.inc_by(f.size);
-            if let Some(ms) = std::env::var("TRAILWATCH_TEST_SLOW_OBJECT_MS")
-                .ok()
-                .and_then(|v| v.parse().ok())
-            {
-                // Test-only: stands in for a huge object.
-                tokio::time::sleep(Duration::from_millis(ms)).await;
-            }
-            let shared2 = shared.clone();
-            let m = meta(f.size, f.etag);
-            match tokio::task::spawn_blocking(move || {
-                let mut w = shared2
-                    .workers
-                    .lock()
-                    .expect("worker pool")
-                    .pop()
-                    .unwrap_or_else(|| Worker::new(shared2.rules.clone(), PipelineOptions::default()));
-                let oc = w.process(m, &raw[..]);
-                shared2.workers.lock().expect("worker pool").push(w);
-                oc
-            })
-            .await
-            {
-                Ok(oc) => oc,
-                Err(e) => {
-                    tracing::error!(object = %uri, "processing panicked: {e}");
-                    return Some(DoneKind::Transient);
-                }
-            }
-        }
+    let outcome = match shared.ingest.run(&o, Some(message_id), false).await {
+        IngestResult::Skipped => return Some(DoneKind::Skipped),
+        IngestResult::Transient(_) => return Some(DoneKind::Transient),
+        IngestResult::Outcome(oc) => *oc,
     };
     if let Outcome::Failed(e) = &outcome.outcome {
         ObjectFailed {
-            uri: &uri,
+            uri: &o.uri(),
             class: e.class(),
             error: &e.to_string(),
         }

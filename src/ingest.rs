@@ -1,0 +1,166 @@
+//! One S3 object through the pipeline: ledger check, fetch with retries,
+//! decode and evaluate on the blocking pool. Shared by the daemon and
+//! backfill; committing is the caller's business.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::daemon::events::{InternalEvent, Metrics, ObjectSkipped, S3RetryScheduled};
+use crate::pipeline::{ObjectError, ObjectMeta, ObjectOutcome, Outcome, PipelineOptions, Worker};
+use crate::rules::RuleSet;
+use crate::sources::notification::ObjectRef;
+use crate::sources::s3::{self, S3Error};
+use crate::store::Store;
+
+/// What became of one object.
+pub enum IngestResult {
+    /// In the ledger already (same ETag): nothing to do.
+    Skipped,
+    /// Processed, or failed for good: to be committed.
+    Outcome(Box<ObjectOutcome>),
+    /// Transient S3 failure after every retry: try again later.
+    Transient(S3Error),
+}
+
+/// Reusable state for ingesting S3 objects.
+pub struct S3Ingest {
+    pub s3: aws_sdk_s3::Client,
+    pub metrics: Arc<Metrics>,
+    rules: Arc<RuleSet>,
+    opts: PipelineOptions,
+    max_retries: u32,
+    workers: Mutex<Vec<Worker>>,
+    ledgers: Mutex<Vec<Store>>,
+    data_dir: std::path::PathBuf,
+}
+
+impl S3Ingest {
+    pub fn new(
+        s3: aws_sdk_s3::Client,
+        metrics: Arc<Metrics>,
+        rules: Arc<RuleSet>,
+        opts: PipelineOptions,
+        max_retries: u32,
+        data_dir: &std::path::Path,
+    ) -> S3Ingest {
+        S3Ingest {
+            s3,
+            metrics,
+            rules,
+            opts,
+            max_retries: max_retries.max(1),
+            workers: Mutex::new(Vec::new()),
+            ledgers: Mutex::new(Vec::new()),
+            data_dir: data_dir.to_owned(),
+        }
+    }
+
+    fn in_ledger(&self, uri: &str, etag: Option<&str>) -> bool {
+        let ledger = self.ledgers.lock().expect("ledger pool").pop();
+        let ledger = match ledger {
+            Some(l) => l,
+            None => match Store::open_read_only(&self.data_dir) {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the ledger; processing the object");
+                    return false;
+                }
+            },
+        };
+        let hit = ledger
+            .ledger_entry(uri)
+            .ok()
+            .flatten()
+            .is_some_and(|e| e.status == "ok" && etag.is_none_or(|t| t.trim_matches('"') == e.fingerprint));
+        self.ledgers.lock().expect("ledger pool").push(ledger);
+        hit
+    }
+
+    /// Runs one object. `reprocess` ignores the ledger.
+    pub async fn run(self: &Arc<Self>, o: &ObjectRef, message_id: Option<&str>, reprocess: bool) -> IngestResult {
+        let uri = o.uri();
+        if !reprocess {
+            let me = self.clone();
+            let (u, etag) = (uri.clone(), o.etag.clone());
+            let hit = tokio::task::spawn_blocking(move || me.in_ledger(&u, etag.as_deref()))
+                .await
+                .unwrap_or(false);
+            if hit {
+                ObjectSkipped {
+                    uri: &uri,
+                    reason: "already_processed",
+                }
+                .emit(&self.metrics);
+                return IngestResult::Skipped;
+            }
+        }
+        let mut raw = Vec::new();
+        let mut attempt = 0;
+        let fetched = loop {
+            match s3::get_object(&self.s3, &o.bucket, &o.key, self.opts.max_object_bytes, &mut raw).await {
+                Ok(f) => break Ok(f),
+                Err(e) if e.is_transient() && attempt + 1 < self.max_retries => {
+                    attempt += 1;
+                    let base = 200u64 << attempt.min(8);
+                    let delay = base / 2 + fastrand::u64(0..=base / 2);
+                    S3RetryScheduled {
+                        uri: &uri,
+                        attempt,
+                        delay_ms: delay,
+                        error: &e.to_string(),
+                    }
+                    .emit(&self.metrics);
+                    tokio::time::sleep(Duration::from_millis(delay)).await;
+                }
+                Err(e) => break Err(e),
+            }
+        };
+        let meta = |size: u64, etag: String| ObjectMeta {
+            name: uri.clone(),
+            size,
+            mtime_ns: None,
+            fingerprint: etag,
+            message_id: message_id.map(str::to_owned),
+        };
+        match fetched {
+            Err(e) if e.is_transient() => {
+                tracing::error!(object = %uri, attempts = attempt + 1, "giving up on this attempt: {e}");
+                IngestResult::Transient(e)
+            }
+            Err(e) => IngestResult::Outcome(Box::new(ObjectOutcome {
+                meta: meta(
+                    o.size.unwrap_or(0),
+                    o.etag.clone().unwrap_or_default().trim_matches('"').to_owned(),
+                ),
+                outcome: Outcome::Failed(ObjectError::S3(e)),
+            })),
+            Ok(f) => {
+                self.metrics.bytes.inc_by(f.size);
+                if let Some(ms) = std::env::var("TRAILWATCH_TEST_SLOW_OBJECT_MS")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                {
+                    // Test-only: stands in for a huge object.
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                }
+                let me = self.clone();
+                let m = meta(f.size, f.etag);
+                let joined = tokio::task::spawn_blocking(move || {
+                    let w = me.workers.lock().expect("worker pool").pop();
+                    let mut w = w.unwrap_or_else(|| Worker::new(me.rules.clone(), me.opts));
+                    let oc = w.process(m, &raw[..]);
+                    me.workers.lock().expect("worker pool").push(w);
+                    oc
+                })
+                .await;
+                match joined {
+                    Ok(oc) => IngestResult::Outcome(Box::new(oc)),
+                    Err(e) => IngestResult::Transient(S3Error::Transient {
+                        uri,
+                        reason: format!("processing panicked: {e}"),
+                    }),
+                }
+            }
+        }
+    }
+}
