@@ -22,6 +22,10 @@ pub struct Totals {
     pub records: u64,
     pub skipped: u64,
     pub new_alerts: u64,
+    /// Stored (compressed) bytes of the processed objects.
+    pub bytes: u64,
+    /// New alerts per rule.
+    pub alerts_by_rule: std::collections::BTreeMap<String, u64>,
 }
 
 pub struct Committer<W: Write> {
@@ -70,6 +74,7 @@ impl<W: Write> Committer<W> {
                 }
                 t.records += stats.records;
                 t.skipped += stats.skipped();
+                t.bytes += oc.meta.size;
             }
             Outcome::Failed(e) => {
                 t.failed += 1;
@@ -97,6 +102,11 @@ impl<W: Write> Committer<W> {
             if let Outcome::Processed { alerts, activity, .. } = &oc.outcome {
                 self.staged += activity.len() as u64;
                 for &i in fresh {
+                    *self
+                        .totals
+                        .alerts_by_rule
+                        .entry(alerts[i].rule_name.clone())
+                        .or_default() += 1;
                     self.writer.write(&alerts[i]).context("writing alerts to stdout")?;
                 }
             }

@@ -9,9 +9,11 @@
 //!   not load, an unusable data directory).
 
 mod alerts;
+mod backfill;
 mod committer;
 mod compact;
 mod daemon;
+mod progress;
 mod query;
 mod rules_cmd;
 mod scan;
@@ -47,6 +49,8 @@ enum LogFormat {
 enum Command {
     /// Scan local CloudTrail files and folders, store and print new alerts.
     Scan(scan::ScanArgs),
+    /// Process historical CloudTrail from S3 (by day, account, region), resumably.
+    Backfill(backfill::BackfillArgs),
     /// Ingest CloudTrail objects announced on an SQS queue, until stopped.
     Daemon(daemon::DaemonArgs),
     /// List stored alerts (newest first), or show one with its raw event.
@@ -138,6 +142,7 @@ pub fn main() -> ExitCode {
     init_logging(cli.log_format, cli.verbose);
     let result = match cli.command {
         Command::Scan(args) => scan::run(args),
+        Command::Backfill(args) => backfill::run(args),
         Command::Daemon(args) => daemon::run(args),
         Command::Alerts(args) => alerts::run(args),
         Command::Query(args) => query::run(args),

@@ -6,6 +6,7 @@
 pub mod local;
 pub mod notification;
 pub mod s3;
+pub mod s3_layout;
 pub mod sqs;
 
 use std::path::PathBuf;
