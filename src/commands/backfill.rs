@@ -199,8 +199,13 @@ pub fn run(args: BackfillArgs) -> anyhow::Result<ExitCode> {
                 );
                 listers.push(tokio::spawn(async move {
                     let _slot = slots.acquire_owned().await.expect("open");
-                    if let Err(e) = s3_layout::list_objects(&client, &bucket, &f, &obj_tx).await {
-                        let _ = ev_tx.send(Event::ListingFailed(e.to_string())).await;
+                    match s3_layout::list_objects(&client, &bucket, &f, &obj_tx).await {
+                        Ok(n) => {
+                            let _ = ev_tx.send(Event::Listed(n)).await;
+                        }
+                        Err(e) => {
+                            let _ = ev_tx.send(Event::ListingFailed(e.to_string())).await;
+                        }
                     }
                 }));
             }
@@ -217,7 +222,6 @@ pub fn run(args: BackfillArgs) -> anyhow::Result<ExitCode> {
             let work_slots = Arc::new(Semaphore::new(concurrency));
             let mut tasks = Vec::new();
             while let Some(o) = obj_rx.recv().await {
-                let _ = ev_tx.send(Event::Listed(1)).await;
                 if stop.load(Ordering::SeqCst) {
                     continue;
                 }

@@ -21,6 +21,7 @@ use trailwatch::sources::local::{self, LocalFile};
 use trailwatch::store::{self, Aggregates, Store};
 
 use super::committer::Committer;
+use super::progress::Progress;
 use super::{DataDirArgs, RuleArgs};
 use crate::output::{AlertFormat, AlertWriter};
 
@@ -122,7 +123,11 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
     let (done_tx, done_rx) = bounded::<Done>(threads * 16);
 
     // Walker: lists files, skips digests and unchanged ones.
+    let found = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let walk_done = Arc::new(AtomicBool::new(false));
     let walker = {
+        let found = found.clone();
+        let walk_done = walk_done.clone();
         let done_tx = done_tx.clone();
         let paths = args.paths.clone();
         let stop = stop.clone();
@@ -133,6 +138,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
                 if stop.load(Ordering::SeqCst) {
                     break;
                 }
+                found.fetch_add(1, Ordering::Relaxed);
                 let msg = match item {
                     Err(e) => Done::SourceFailed(e),
                     Ok(f) if f.digest => Done::Digest,
@@ -155,6 +161,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
                     break;
                 }
             }
+            walk_done.store(true, Ordering::SeqCst);
         })?
     };
 
@@ -190,7 +197,18 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
     let writer = AlertWriter::new(args.format, std::io::stdout().lock());
     let mut committer = Committer::new(store, Aggregates::new(&args.data.data_dir), writer, args.flush_rows)?;
     let mut last_commit = Instant::now();
+    let mut progress = Progress::new();
+    let mut listed = 0;
     loop {
+        let f = found.load(Ordering::Relaxed);
+        if f > listed {
+            progress.add_total(f - listed);
+            listed = f;
+        }
+        if walk_done.load(Ordering::SeqCst) {
+            progress.listing_finished();
+        }
+        progress.update(&committer.totals);
         match done_rx.recv_timeout(Duration::from_millis(200)) {
             Ok(Done::Object(oc)) => committer.push(oc),
             Ok(Done::Digest) => {
@@ -225,6 +243,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let (store, totals) = committer.finish()?;
+    progress.finish();
     let _ = walker.join();
     for w in workers {
         let _ = w.join();
