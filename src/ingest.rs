@@ -94,11 +94,10 @@ impl S3Ingest {
                 return IngestResult::Skipped;
             }
         }
-        let mut raw = Vec::new();
         let mut attempt = 0;
-        let fetched = loop {
-            match s3::get_object(&self.s3, &o.bucket, &o.key, self.opts.max_object_bytes, &mut raw).await {
-                Ok(f) => break Ok(f),
+        loop {
+            let r = self.fetch_and_process(o, &uri, message_id).await;
+            match r {
                 Err(e) if e.is_transient() && attempt + 1 < self.max_retries => {
                     attempt += 1;
                     let base = 200u64 << attempt.min(8);
@@ -112,54 +111,102 @@ impl S3Ingest {
                     .emit(&self.metrics);
                     tokio::time::sleep(Duration::from_millis(delay)).await;
                 }
-                Err(e) => break Err(e),
+                Err(e) if e.is_transient() => {
+                    tracing::error!(object = %uri, attempts = attempt + 1, "giving up on this attempt: {e}");
+                    return IngestResult::Transient(e);
+                }
+                Err(e) => {
+                    return IngestResult::Outcome(Box::new(ObjectOutcome {
+                        meta: ObjectMeta {
+                            name: uri.clone(),
+                            size: o.size.unwrap_or(0),
+                            mtime_ns: None,
+                            fingerprint: o.etag.clone().unwrap_or_default().trim_matches('"').to_owned(),
+                            message_id: message_id.map(str::to_owned),
+                        },
+                        outcome: Outcome::Failed(ObjectError::S3(e)),
+                    }));
+                }
+                Ok(oc) => return IngestResult::Outcome(Box::new(oc)),
             }
-        };
-        let meta = |size: u64, etag: String| ObjectMeta {
-            name: uri.clone(),
-            size,
+        }
+    }
+
+    /// Streams the object straight into the decoder: gunzip and the
+    /// decompressed-size cap apply as bytes arrive, and nothing but the
+    /// decoder's own buffer holds the object. A network error while reading
+    /// is transient (the whole object is retried), not a decode failure.
+    async fn fetch_and_process(
+        self: &Arc<Self>,
+        o: &ObjectRef,
+        uri: &str,
+        message_id: Option<&str>,
+    ) -> Result<ObjectOutcome, S3Error> {
+        let (body, fetched) = s3::open_object(&self.s3, &o.bucket, &o.key, self.opts.max_object_bytes).await?;
+        if let Some(ms) = std::env::var("TRAILWATCH_TEST_SLOW_OBJECT_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            // Test-only: stands in for a huge object.
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
+        let meta = ObjectMeta {
+            name: uri.to_owned(),
+            size: fetched.size,
             mtime_ns: None,
-            fingerprint: etag,
+            fingerprint: fetched.etag,
             message_id: message_id.map(str::to_owned),
         };
-        match fetched {
-            Err(e) if e.is_transient() => {
-                tracing::error!(object = %uri, attempts = attempt + 1, "giving up on this attempt: {e}");
-                IngestResult::Transient(e)
+        let reader = tokio_util::io::SyncIoBridge::new(body.into_async_read());
+        let me = self.clone();
+        let joined = tokio::task::spawn_blocking(move || {
+            let mut net = NetReader {
+                inner: reader,
+                bytes: 0,
+                failed: None,
+            };
+            let w = me.workers.lock().expect("worker pool").pop();
+            let mut w = w.unwrap_or_else(|| Worker::new(me.rules.clone(), me.opts));
+            let oc = w.process(meta, &mut net);
+            me.workers.lock().expect("worker pool").push(w);
+            (oc, net.bytes, net.failed)
+        })
+        .await;
+        match joined {
+            Ok((_, _, Some(reason))) => Err(S3Error::Transient {
+                uri: uri.to_owned(),
+                reason: format!("reading the body: {reason}"),
+            }),
+            Ok((oc, bytes, None)) => {
+                self.metrics.bytes.inc_by(bytes);
+                Ok(oc)
             }
-            Err(e) => IngestResult::Outcome(Box::new(ObjectOutcome {
-                meta: meta(
-                    o.size.unwrap_or(0),
-                    o.etag.clone().unwrap_or_default().trim_matches('"').to_owned(),
-                ),
-                outcome: Outcome::Failed(ObjectError::S3(e)),
-            })),
-            Ok(f) => {
-                self.metrics.bytes.inc_by(f.size);
-                if let Some(ms) = std::env::var("TRAILWATCH_TEST_SLOW_OBJECT_MS")
-                    .ok()
-                    .and_then(|v| v.parse().ok())
-                {
-                    // Test-only: stands in for a huge object.
-                    tokio::time::sleep(Duration::from_millis(ms)).await;
-                }
-                let me = self.clone();
-                let m = meta(f.size, f.etag);
-                let joined = tokio::task::spawn_blocking(move || {
-                    let w = me.workers.lock().expect("worker pool").pop();
-                    let mut w = w.unwrap_or_else(|| Worker::new(me.rules.clone(), me.opts));
-                    let oc = w.process(m, &raw[..]);
-                    me.workers.lock().expect("worker pool").push(w);
-                    oc
-                })
-                .await;
-                match joined {
-                    Ok(oc) => IngestResult::Outcome(Box::new(oc)),
-                    Err(e) => IngestResult::Transient(S3Error::Transient {
-                        uri,
-                        reason: format!("processing panicked: {e}"),
-                    }),
-                }
+            Err(e) => Err(S3Error::Transient {
+                uri: uri.to_owned(),
+                reason: format!("processing panicked: {e}"),
+            }),
+        }
+    }
+}
+
+/// Remembers whether the network side of the stream failed, so that a cut
+/// connection is retried rather than reported as a corrupt object.
+struct NetReader<R> {
+    inner: R,
+    bytes: u64,
+    failed: Option<String>,
+}
+
+impl<R: std::io::Read> std::io::Read for NetReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self.inner.read(buf) {
+            Ok(n) => {
+                self.bytes += n as u64;
+                Ok(n)
+            }
+            Err(e) => {
+                self.failed = Some(e.to_string());
+                Err(e)
             }
         }
     }

@@ -113,6 +113,30 @@ pub struct Fetched {
     pub size: u64,
 }
 
+/// Starts a GetObject and returns its body as a stream, refusing objects
+/// whose stored size (from the header) exceeds `limit`.
+pub async fn open_object(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    limit: u64,
+) -> Result<(aws_sdk_s3::primitives::ByteStream, Fetched), S3Error> {
+    let uri = format!("s3://{bucket}/{key}");
+    let resp = client
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .map_err(|e| classify(&uri, e))?;
+    let size = resp.content_length().unwrap_or(0).max(0) as u64;
+    if size > limit {
+        return Err(S3Error::TooLarge { uri, size, limit });
+    }
+    let etag = resp.e_tag().unwrap_or_default().trim_matches('"').to_owned();
+    Ok((resp.body, Fetched { etag, size }))
+}
+
 /// Streams `s3://bucket/key` into `out` (cleared first), refusing objects
 /// whose stored size exceeds `limit` (checked from the header and while
 /// streaming, so a lying header cannot make memory grow past it).
