@@ -15,9 +15,12 @@ pub enum AlertFormat {
     Csv,
 }
 
-/// The machine-readable shape of an alert (jsonl and csv).
+/// The machine-readable shape of an alert (jsonl and csv). `id` and
+/// `detected_at` are present for stored alerts (`trailwatch alerts`).
 #[derive(Serialize)]
-struct AlertOut<'a> {
+pub struct AlertOut<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<i64>,
     rule: &'a str,
     rule_id: &'a str,
     title: &'a str,
@@ -33,11 +36,15 @@ struct AlertOut<'a> {
     source_ip: &'a str,
     user_agent: &'a str,
     object: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detected_at: Option<&'a str>,
 }
 
 impl<'a> From<&'a Alert> for AlertOut<'a> {
     fn from(a: &'a Alert) -> Self {
         AlertOut {
+            id: None,
+            detected_at: None,
             rule: &a.rule_name,
             rule_id: &a.rule_id,
             title: &a.title,

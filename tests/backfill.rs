@@ -180,21 +180,12 @@ fn selection_lists_exactly_the_day_account_and_region_folders() {
 
 fn sample_keys(b: &Bucket) -> Vec<PathBuf> {
     let root = repo().join("sample-logs");
-    let mut files = Vec::new();
-    let mut stack = vec![root.clone()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.to_string_lossy().ends_with(".json.gz") {
-                b.put(
-                    &p.strip_prefix(&root).unwrap().to_string_lossy(),
-                    std::fs::read(&p).unwrap(),
-                );
-                files.push(p);
-            }
-        }
+    let files = log_files(&root);
+    for p in &files {
+        b.put(
+            &p.strip_prefix(&root).unwrap().to_string_lossy(),
+            std::fs::read(p).unwrap(),
+        );
     }
     files
 }

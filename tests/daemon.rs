@@ -5,7 +5,7 @@ mod common;
 #[path = "common/moto.rs"]
 mod moto;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -102,7 +102,7 @@ impl Env {
     /// Uploads the files below `root/sub`, keyed relative to `root`.
     fn upload_under(&self, root: &Path, sub: &str) -> Vec<String> {
         let mut keys = Vec::new();
-        for f in files(&root.join(sub)) {
+        for f in log_files(&root.join(sub)) {
             let key = f.strip_prefix(root).unwrap().to_string_lossy().into_owned();
             self.put(&key, std::fs::read(&f).unwrap());
             keys.push(key);
@@ -176,23 +176,6 @@ impl Env {
         }
         c.spawn().unwrap()
     }
-}
-
-fn files(root: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.to_string_lossy().ends_with(".json.gz") {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {

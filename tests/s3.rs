@@ -18,7 +18,7 @@ fn objects_fetched_from_s3_give_the_local_alerts() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let s3 = moto.s3();
     let root = repo().join("sample-logs");
-    let files: Vec<_> = walk(&root);
+    let files = log_files(&root);
     rt.block_on(async {
         s3.create_bucket().bucket("trail").send().await.unwrap();
         for f in &files {
@@ -71,21 +71,4 @@ fn objects_fetched_from_s3_give_the_local_alerts() {
     let key = big.strip_prefix(&root).unwrap().to_string_lossy().into_owned();
     let e = rt.block_on(get_object(&s3, "trail", &key, 100, &mut raw)).unwrap_err();
     assert!(matches!(e, S3Error::TooLarge { limit: 100, .. }), "{e}");
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.to_string_lossy().ends_with(".json.gz") {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
 }

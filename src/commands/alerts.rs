@@ -9,7 +9,7 @@ use trailwatch::rules::Level;
 use trailwatch::store::{AlertFilter, Store, StoredAlert};
 
 use super::DataDirArgs;
-use crate::output::AlertFormat;
+use crate::output::{AlertFormat, AlertOut};
 
 #[derive(Debug, clap::Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -128,48 +128,11 @@ pub fn run(args: AlertsArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-#[derive(serde::Serialize)]
-struct Row<'a> {
-    id: i64,
-    rule: &'a str,
-    rule_id: &'a str,
-    title: &'a str,
-    severity: &'a str,
-    event_id: &'a str,
-    event_time: &'a str,
-    event_name: &'a str,
-    event_source: &'a str,
-    account_id: &'a str,
-    aws_region: &'a str,
-    principal_arn: &'a str,
-    principal_type: &'a str,
-    source_ip: &'a str,
-    user_agent: &'a str,
-    object: &'a str,
-    detected_at: &'a str,
-}
-
-fn row(s: &StoredAlert) -> Row<'_> {
-    let a = &s.alert;
-    Row {
-        id: s.id,
-        rule: &a.rule_name,
-        rule_id: &a.rule_id,
-        title: &a.title,
-        severity: a.severity.as_str(),
-        event_id: &a.event_id,
-        event_time: &a.event_time,
-        event_name: &a.event_name,
-        event_source: &a.event_source,
-        account_id: &a.account_id,
-        aws_region: &a.aws_region,
-        principal_arn: &a.principal_arn,
-        principal_type: &a.principal_type,
-        source_ip: &a.source_ip,
-        user_agent: &a.user_agent,
-        object: &a.object,
-        detected_at: &s.detected_at,
-    }
+fn row(s: &StoredAlert) -> AlertOut<'_> {
+    let mut out = AlertOut::from(&s.alert);
+    out.id = Some(s.id);
+    out.detected_at = Some(&s.detected_at);
+    out
 }
 
 fn write_list(out: &mut impl std::io::Write, format: AlertFormat, alerts: &[StoredAlert]) -> anyhow::Result<()> {

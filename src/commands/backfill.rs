@@ -10,7 +10,7 @@
 
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -146,16 +146,7 @@ pub fn run(args: BackfillArgs) -> anyhow::Result<ExitCode> {
     let writer = AlertWriter::new(args.format, std::io::stdout().lock());
     let mut committer = Committer::new(store, Aggregates::new(&args.data.data_dir), writer, 100_000)?;
 
-    let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = stop.clone();
-        let _ = ctrlc::set_handler(move || {
-            if stop.swap(true, Ordering::SeqCst) {
-                std::process::exit(130);
-            }
-            eprintln!("trailwatch: interrupted; finishing in-flight objects (Ctrl-C again to quit now)");
-        });
-    }
+    let stop = super::stop_on_interrupt("objects");
     let stop_after: Option<u64> = std::env::var("TRAILWATCH_TEST_STOP_AFTER")
         .ok()
         .and_then(|v| v.parse().ok());

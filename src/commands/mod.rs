@@ -109,6 +109,22 @@ pub struct DataDirArgs {
     pub data_dir: PathBuf,
 }
 
+/// Ctrl-C sets `stop` (the run finishes in-flight work and commits it); a
+/// second Ctrl-C exits at once, which is safe: nothing unfinished was
+/// acknowledged or recorded as done.
+pub fn stop_on_interrupt(what: &'static str) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+    use std::sync::atomic::Ordering;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = stop.clone();
+    let _ = ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("trailwatch: interrupted; finishing in-flight {what} (Ctrl-C again to quit now)");
+    });
+    stop
+}
+
 /// Errors that abort a command with exit code 2.
 fn fatal(e: anyhow::Error) -> ExitCode {
     eprintln!("trailwatch: {e:#}");

@@ -74,15 +74,7 @@ pub fn context(data_dir: &std::path::Path) -> anyhow::Result<SQLContext> {
     let activity = if parts.is_empty() {
         staged.lazy()
     } else {
-        let sources: Vec<PlRefPath> = parts.iter().map(|p| PlRefPath::new(p.display().to_string())).collect();
-        let args = ScanArgsParquet {
-            hive_options: HiveOptions {
-                enabled: Some(false),
-                ..Default::default()
-            },
-            ..Default::default()
-        };
-        let scanned = LazyFrame::scan_parquet_files(sources.into_iter().collect(), args)?;
+        let scanned = aggregates::scan_parts(&parts)?;
         concat([scanned, staged.lazy()], UnionArgs::default())?
     };
     let ctx = SQLContext::new();

@@ -102,18 +102,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
     }
     tracing::info!(rules = rules.len(), source = %args.rules.describe(), data_dir = %args.data.data_dir.display(), "scan starting");
 
-    let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = stop.clone();
-        // A second Ctrl-C kills the process (the default action is restored
-        // by exiting); committed work is safe either way.
-        let _ = ctrlc::set_handler(move || {
-            if stop.swap(true, Ordering::SeqCst) {
-                std::process::exit(130);
-            }
-            eprintln!("trailwatch: interrupted; finishing in-flight files (Ctrl-C again to quit now)");
-        });
-    }
+    let stop = super::stop_on_interrupt("files");
 
     let threads = args
         .threads

@@ -149,19 +149,7 @@ pub async fn get_object(
 ) -> Result<Fetched, S3Error> {
     let uri = format!("s3://{bucket}/{key}");
     out.clear();
-    let resp = client
-        .get_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
-        .map_err(|e| classify(&uri, e))?;
-    let size = resp.content_length().unwrap_or(0).max(0) as u64;
-    if size > limit {
-        return Err(S3Error::TooLarge { uri, size, limit });
-    }
-    let etag = resp.e_tag().unwrap_or_default().trim_matches('"').to_owned();
-    let mut body = resp.body;
+    let (mut body, Fetched { etag, .. }) = open_object(client, bucket, key, limit).await?;
     while let Some(chunk) = body.try_next().await.map_err(|e| S3Error::Transient {
         uri: uri.clone(),
         reason: format!("reading the body: {e}"),

@@ -453,8 +453,9 @@ impl Aggregates {
     }
 }
 
-/// Reads part files into one frame; activity rows are re-aggregated.
-pub fn read_parts(paths: &[PathBuf], aggregate_activity: bool) -> PolarsResult<DataFrame> {
+/// A lazy scan of part files. Partition columns are not parsed from the
+/// paths: every file carries its own `hour`/`event_time`.
+pub fn scan_parts(paths: &[PathBuf]) -> PolarsResult<LazyFrame> {
     let sources: Vec<PlRefPath> = paths.iter().map(|p| PlRefPath::new(p.display().to_string())).collect();
     let args = ScanArgsParquet {
         hive_options: HiveOptions {
@@ -463,7 +464,12 @@ pub fn read_parts(paths: &[PathBuf], aggregate_activity: bool) -> PolarsResult<D
         },
         ..Default::default()
     };
-    let lf = LazyFrame::scan_parquet_files(sources.into_iter().collect(), args)?;
+    LazyFrame::scan_parquet_files(sources.into_iter().collect(), args)
+}
+
+/// Reads part files into one frame; activity rows are re-aggregated.
+pub fn read_parts(paths: &[PathBuf], aggregate_activity: bool) -> PolarsResult<DataFrame> {
+    let lf = scan_parts(paths)?;
     let lf = if aggregate_activity {
         aggregate(lf)
     } else {

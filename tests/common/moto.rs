@@ -1,3 +1,4 @@
+#![allow(dead_code)]
 //! A real `moto_server` (S3 and SQS wire protocol) on 127.0.0.1, on a free
 //! port, stopped when dropped.
 
