@@ -210,8 +210,9 @@ pub fn run(args: BackfillArgs) -> anyhow::Result<ExitCode> {
                     let _ = ev_tx.send(Event::ListingDone).await;
                 })
             };
+            // In-flight objects are bounded by the semaphore; finished tasks
+            // are not kept, so memory does not grow with the object count.
             let work_slots = Arc::new(Semaphore::new(concurrency));
-            let mut tasks = Vec::new();
             while let Some(o) = obj_rx.recv().await {
                 if stop.load(Ordering::SeqCst) {
                     continue;
@@ -221,16 +222,15 @@ pub fn run(args: BackfillArgs) -> anyhow::Result<ExitCode> {
                     continue;
                 }
                 let (ingest, ev_tx) = (ingest.clone(), ev_tx.clone());
-                tasks.push(tokio::spawn(async move {
+                tokio::spawn(async move {
                     let r = ingest.run(&o, None, reprocess).await;
-                    drop(permit);
                     let _ = ev_tx.send(Event::Result(r)).await;
-                }));
+                    drop(permit);
+                });
             }
             let _ = done_listing.await;
-            for t in tasks {
-                let _ = t.await;
-            }
+            // Every permit back means every object task has reported.
+            let _ = work_slots.acquire_many(concurrency as u32).await;
         });
     }
 
