@@ -250,3 +250,58 @@ fn store_is_private_to_its_owner() {
     let jm: String = db(&dd).query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
     assert_eq!(jm, "wal");
 }
+
+#[test]
+fn ctrl_c_stops_cleanly_and_the_same_command_resumes() {
+    let data = tempfile::tempdir().unwrap();
+    let g = shared().join("datasets/grycap_cloudtrail-tracker");
+    let child = bin()
+        .args([
+            "scan",
+            "--threads",
+            "1",
+            "--batch-objects",
+            "8",
+            "--format",
+            "jsonl",
+            "--data-dir",
+        ])
+        .arg(data.path())
+        .arg(&g)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Interrupt once some objects are committed.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !(data.path().join("alerts.db").exists() && count(data.path(), "SELECT COUNT(*) FROM objects") > 0) {
+        assert!(std::time::Instant::now() < deadline, "nothing committed");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    let first = count(data.path(), "SELECT COUNT(*) FROM objects");
+    if out.status.code() == Some(130) {
+        assert!(err.contains("run the same command again to continue"), "{err}");
+    } else {
+        // The scan won the race; resuming must still be a no-op.
+        assert_eq!(out.status.code(), Some(0), "{err}");
+    }
+    let again = run(bin()
+        .args(["scan", "--format", "jsonl", "--data-dir"])
+        .arg(data.path())
+        .arg(&g));
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains(&format!("{first} unchanged")),
+        "{}",
+        stderr(&again)
+    );
+    assert_eq!(
+        count(data.path(), "SELECT COUNT(*) FROM objects WHERE status = 'ok'"),
+        1071
+    );
+    assert_eq!(count(data.path(), "SELECT SUM(records) FROM objects"), 17_764);
+    assert_eq!(count(data.path(), "SELECT COUNT(*) FROM alerts"), 53);
+}
