@@ -274,24 +274,12 @@ pub fn run(args: BackfillArgs) -> anyhow::Result<ExitCode> {
     let (store, totals) = committer.finish()?;
     progress.finish();
     let total_alerts = store.alert_count()?;
-    let secs = started.elapsed().as_secs_f64();
-    eprintln!(
-        "backfilled {} objects ({} processed, {} already done, {} failed): {} records, {} skipped; alerts: {} new, {} total; {:.2} s, {:.1} objects/s, {:.0} records/s",
-        totals.objects,
-        totals.ok,
-        totals.unchanged,
-        totals.failed,
-        totals.records,
-        totals.skipped,
-        totals.new_alerts,
+    totals.report(
+        "backfilled",
+        "already done",
         total_alerts,
-        secs,
-        (totals.ok + totals.failed) as f64 / secs.max(1e-9),
-        totals.records as f64 / secs.max(1e-9),
+        started.elapsed().as_secs_f64(),
     );
-    for (rule, n) in &totals.alerts_by_rule {
-        eprintln!("  {rule}: {n} new");
-    }
     if stop.load(Ordering::SeqCst) {
         eprintln!("trailwatch: stopped early; run the same command again to continue");
         return Ok(ExitCode::from(130));

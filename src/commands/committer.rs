@@ -28,6 +28,32 @@ pub struct Totals {
     pub alerts_by_rule: std::collections::BTreeMap<String, u64>,
 }
 
+impl Totals {
+    /// The end-of-run summary on stderr, shared by `scan` and `backfill`:
+    /// counts, alerts new/total, elapsed time and rates, then the new alerts
+    /// per rule. `unchanged` names objects the ledger already had.
+    pub fn report(&self, verb: &str, unchanged: &str, total_alerts: u64, secs: f64) {
+        let secs_nz = secs.max(1e-9);
+        eprintln!(
+            "{verb} {} objects ({} ok, {} digest, {} {unchanged}, {} failed): {} records, {} skipped; \
+             alerts: {} new, {total_alerts} total; {secs:.2} s, {:.1} objects/s, {:.0} records/s",
+            self.objects,
+            self.ok,
+            self.digests,
+            self.unchanged,
+            self.failed,
+            self.records,
+            self.skipped,
+            self.new_alerts,
+            (self.ok + self.failed) as f64 / secs_nz,
+            self.records as f64 / secs_nz,
+        );
+        for (rule, n) in &self.alerts_by_rule {
+            eprintln!("  {rule}: {n} new");
+        }
+    }
+}
+
 pub struct Committer<W: Write> {
     pub store: Store,
     aggregates: Aggregates,

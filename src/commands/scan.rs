@@ -239,21 +239,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
     }
 
     let total_alerts = store.alert_count()?;
-    let secs = started.elapsed().as_secs_f64();
-    eprintln!(
-        "scanned {} objects ({} ok, {} digest, {} unchanged, {} failed): {} records, {} skipped; alerts: {} new, {} total; {:.2} s, {:.0} records/s",
-        totals.objects,
-        totals.ok,
-        totals.digests,
-        totals.unchanged,
-        totals.failed,
-        totals.records,
-        totals.skipped,
-        totals.new_alerts,
-        total_alerts,
-        secs,
-        totals.records as f64 / secs.max(1e-9),
-    );
+    totals.report("scanned", "unchanged", total_alerts, started.elapsed().as_secs_f64());
     if stop.load(Ordering::SeqCst) {
         eprintln!("trailwatch: interrupted; run the same command again to continue");
         return Ok(ExitCode::from(130));

@@ -528,29 +528,28 @@ impl Store {
             sql.push_str(&format!(" AND rule_name IN ({})", vec!["?"; f.rules.len()].join(", ")));
             args.extend(f.rules.iter().map(|r| Box::new(r.clone()) as Box<dyn rusqlite::ToSql>));
         }
+        // Every filter value is a bound parameter.
+        let mut bind = |clause: &str, v: Box<dyn rusqlite::ToSql>| {
+            sql.push_str(clause);
+            args.push(v);
+        };
         if let Some(l) = f.min_severity {
-            sql.push_str(" AND severity_rank >= ?");
-            args.push(Box::new(l as i64));
+            bind(" AND severity_rank >= ?", Box::new(l as i64));
         }
         if let Some(l) = f.severity {
-            sql.push_str(" AND severity_rank = ?");
-            args.push(Box::new(l as i64));
+            bind(" AND severity_rank = ?", Box::new(l as i64));
         }
         if let Some(a) = &f.account {
-            sql.push_str(" AND account_id = ?");
-            args.push(Box::new(a.clone()));
+            bind(" AND account_id = ?", Box::new(a.clone()));
         }
         if let Some(p) = &f.principal {
-            sql.push_str(" AND instr(lower(principal_arn), lower(?)) > 0");
-            args.push(Box::new(p.clone()));
+            bind(" AND instr(lower(principal_arn), lower(?)) > 0", Box::new(p.clone()));
         }
         if let Some(t) = &f.since {
-            sql.push_str(" AND event_time >= ?");
-            args.push(Box::new(t.clone()));
+            bind(" AND event_time >= ?", Box::new(t.clone()));
         }
         if let Some(t) = &f.until {
-            sql.push_str(" AND event_time < ?");
-            args.push(Box::new(t.clone()));
+            bind(" AND event_time < ?", Box::new(t.clone()));
         }
         sql.push_str(" ORDER BY event_time DESC, id DESC");
         if let Some(n) = f.limit {
