@@ -24,12 +24,20 @@ pub enum ValueMatcher {
     /// `|exists: true|false`.
     Exists(bool),
     Str(StrPattern),
+    /// An unquoted YAML number: equal to a record number by value (`2`
+    /// equals `2.0`), or to a string by its text.
+    NumEq(f64, StrPattern),
     /// `|lt`, `|lte`, `|gt`, `|gte` against numbers (or numeric strings).
     Num(NumOp, f64),
     /// `|cidr`: the value is an IP address inside the network.
     Cidr(IpNet),
-    /// `|fieldref`: equal to the value of another field of the same record.
-    FieldRef(Path),
+    /// `|fieldref`: equal to the value of another field of the same record
+    /// (case-insensitively unless `|cased`).
+    FieldRef(Path, bool),
+    /// One rule value that stands for several alternatives (`windash`,
+    /// `base64offset`, `expand`): any of them matches. Kept as one matcher
+    /// so that `|all` requires each *value*, not each alternative.
+    Any(Vec<ValueMatcher>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,23 +132,53 @@ pub fn compile_field(key: &str, value: &Yaml, placeholders: &Placeholders) -> Re
     })
 }
 
-/// Compiles one keyword (fieldless) value.
+/// Compiles one keyword (fieldless) value. Keywords are substring searches
+/// over every value of the record, so `contains` is implied; the other
+/// string modifiers (`cased`, `all`, `base64`, `base64offset`, `windash`)
+/// apply as they do to field values.
 pub fn compile_keyword(construct: &str, mods: &[&str], value: &Yaml) -> Result<Vec<StrPattern>, CompileError> {
-    let spec = Modifiers::parse(construct, mods)?;
-    if spec.other.is_some() || spec.placement.is_some() {
+    let mut spec = Modifiers::parse(construct, mods)?;
+    if let Some(other) = &spec.other {
         return Err(err(
             construct,
-            "keyword searches support only the string modifiers `contains`, `all` and `cased`",
+            format!(
+                "`{other}` needs a field; keyword searches take only string modifiers (contains, all, cased, base64, base64offset, windash)"
+            ),
         ));
     }
-    let Some(text) = scalar_text(value) else {
-        return Err(err(construct, "keywords must be strings or numbers"));
-    };
-    let mut tokens = pattern::tokenize(&text);
-    tokens.insert(0, Token::Star);
-    tokens.push(Token::Star);
-    let p = StrPattern::compile(&tokens, spec.cased).map_err(|e| err(construct, e.to_string()))?;
-    Ok(vec![p])
+    if matches!(spec.placement, Some("startswith" | "endswith")) {
+        return Err(err(
+            construct,
+            "keywords are substring searches over the whole record; `startswith`/`endswith` need a field",
+        ));
+    }
+    if spec.expand {
+        return Err(err(
+            construct,
+            "`expand` needs a field; keyword searches do not take placeholders",
+        ));
+    }
+    if value.is_null() {
+        return Err(err(construct, "a keyword cannot be null"));
+    }
+    spec.placement = Some("contains");
+    let mut alts = Vec::new();
+    compile_value(construct, &spec, value, &Placeholders::new(), &mut alts)?;
+    let mut out = Vec::new();
+    flatten_str(alts, &mut out);
+    Ok(out)
+}
+
+/// Keyword alternatives are all string patterns; a keyword list is an OR
+/// anyway, so nesting is dropped.
+fn flatten_str(ms: Vec<ValueMatcher>, out: &mut Vec<StrPattern>) {
+    for m in ms {
+        match m {
+            ValueMatcher::Str(p) | ValueMatcher::NumEq(_, p) => out.push(p),
+            ValueMatcher::Any(inner) => flatten_str(inner, out),
+            _ => {}
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -210,6 +248,15 @@ impl Modifiers {
                 ),
             ));
         }
+        if m.cased && m.other.as_deref().is_some_and(|o| !matches!(o, "re" | "fieldref")) {
+            return Err(err(
+                key,
+                format!(
+                    "`cased` applies to string matching and `fieldref`, not to `{}`",
+                    m.other.as_deref().unwrap_or_default()
+                ),
+            ));
+        }
         if m.base64 == Some("base64offset") && m.placement != Some("contains") {
             return Err(err(key, "`base64offset` must be followed by `contains` (Sigma spec)"));
         }
@@ -217,6 +264,8 @@ impl Modifiers {
     }
 }
 
+/// Compiles one rule value into one matcher (an [`ValueMatcher::Any`] when
+/// the modifiers turn it into several alternatives).
 fn compile_value(
     key: &str,
     m: &Modifiers,
@@ -224,12 +273,34 @@ fn compile_value(
     placeholders: &Placeholders,
     out: &mut Vec<ValueMatcher>,
 ) -> Result<(), CompileError> {
-    if let Some(kind) = &m.other {
-        return compile_special(key, kind, m, v, out);
-    }
-    if v.is_null() {
+    if v.is_null() && m.other.is_none() {
         out.push(ValueMatcher::Null);
         return Ok(());
+    }
+    let mut alts = Vec::new();
+    // `expand`: substitute placeholders first, each giving a list of values.
+    if m.expand {
+        let Some(text) = scalar_text(v) else {
+            return Err(err(key, "`expand` takes a string with %placeholders%"));
+        };
+        for t in expand(key, &text, placeholders)? {
+            compile_one(key, m, &Yaml::String(t), &mut alts)?;
+        }
+    } else {
+        compile_one(key, m, v, &mut alts)?;
+    }
+    out.push(if alts.len() == 1 {
+        alts.pop().expect("one")
+    } else {
+        ValueMatcher::Any(alts)
+    });
+    Ok(())
+}
+
+/// Compiles one (placeholder-free) value into its alternatives.
+fn compile_one(key: &str, m: &Modifiers, v: &Yaml, out: &mut Vec<ValueMatcher>) -> Result<(), CompileError> {
+    if let Some(kind) = &m.other {
+        return compile_special(key, kind, m, v, out);
     }
     let Some(text) = scalar_text(v) else {
         return Err(err(
@@ -237,42 +308,52 @@ fn compile_value(
             "values must be strings, numbers, booleans or null (nested maps are not Sigma)",
         ));
     };
-    // `expand`: substitute placeholders first, each giving a list of values.
-    let texts: Vec<String> = if m.expand {
-        expand(key, &text, placeholders)?
-    } else {
-        vec![text]
-    };
-    for text in texts {
-        let variants: Vec<String> = if m.windash { windash_variants(&text) } else { vec![text] };
-        for t in variants {
-            let bodies: Vec<Vec<Token>> = match m.base64 {
-                None => vec![pattern::tokenize(&t)],
-                Some("base64") => vec![pattern::literal(
-                    &base64::engine::general_purpose::STANDARD.encode(t.as_bytes()),
-                )],
-                Some(_) => base64_offsets(t.as_bytes())
-                    .iter()
-                    .map(|s| pattern::literal(s))
-                    .collect(),
+    let bodies: Vec<Vec<Token>> = match m.base64 {
+        None => {
+            let tokens = pattern::tokenize(&text);
+            vec![if m.windash { pattern::windash(tokens) } else { tokens }]
+        }
+        Some(kind) => {
+            // The dash variants must exist before encoding, so `windash`
+            // expands into texts here.
+            let texts = if m.windash {
+                windash_variants(key, &text)?
+            } else {
+                vec![text.clone()]
             };
-            for mut tokens in bodies {
-                match m.placement {
-                    Some("contains") => {
-                        tokens.insert(0, Token::Star);
-                        tokens.push(Token::Star);
+            let eng = &base64::engine::general_purpose::STANDARD;
+            texts
+                .iter()
+                .flat_map(|t| {
+                    if kind == "base64" {
+                        vec![eng.encode(t.as_bytes())]
+                    } else {
+                        base64_offsets(t.as_bytes())
                     }
-                    Some("startswith") => tokens.push(Token::Star),
-                    Some(_) => tokens.insert(0, Token::Star),
-                    None => {}
-                }
-                // `**` collapses when a value already had a star at that end.
-                tokens.dedup_by(|a, b| *a == Token::Star && *b == Token::Star);
-                // base64 output is case-sensitive by nature.
-                let cased = m.cased || m.base64.is_some();
-                let p = StrPattern::compile(&tokens, cased).map_err(|e| err(key, e.to_string()))?;
-                out.push(ValueMatcher::Str(p));
+                })
+                .map(|s| pattern::literal(&s))
+                .collect()
+        }
+    };
+    for mut tokens in bodies {
+        match m.placement {
+            Some("contains") => {
+                tokens.insert(0, Token::Star);
+                tokens.push(Token::Star);
             }
+            Some("startswith") => tokens.push(Token::Star),
+            Some(_) => tokens.insert(0, Token::Star),
+            None => {}
+        }
+        // `**` collapses when a value already had a star at that end.
+        tokens.dedup_by(|a, b| *a == Token::Star && *b == Token::Star);
+        // base64 output is case-sensitive by nature.
+        let cased = m.cased || m.base64.is_some();
+        let p = StrPattern::compile(&tokens, cased).map_err(|e| err(key, e.to_string()))?;
+        let plain = m.placement.is_none() && m.base64.is_none() && !m.windash;
+        match v {
+            Yaml::Number(n) if plain => out.push(ValueMatcher::NumEq(n.as_f64().unwrap_or(f64::NAN), p)),
+            _ => out.push(ValueMatcher::Str(p)),
         }
     }
     Ok(())
@@ -319,7 +400,10 @@ fn compile_special(
             let Some(text) = scalar_text(v) else {
                 return Err(err(key, "`fieldref` takes a field name"));
             };
-            out.push(ValueMatcher::FieldRef(text.split('.').map(Box::from).collect()));
+            out.push(ValueMatcher::FieldRef(
+                text.split('.').map(Box::from).collect(),
+                m.cased,
+            ));
         }
         op => {
             let n = match v {
@@ -355,10 +439,16 @@ fn expand(key: &str, text: &str, placeholders: &Placeholders) -> Result<Vec<Stri
             return Err(err(
                 key,
                 format!(
-                    "placeholder `%{name}%` has no value: supply it in the configuration (placeholders.{name} = [...])"
+                    "placeholder `%{name}%` has no value: supply it with `--placeholders FILE` (a YAML or TOML mapping such as `{name}: [value, ...]`), or under `[placeholders]` in the daemon's configuration"
                 ),
             ));
         };
+        if values.is_empty() {
+            return Err(err(
+                key,
+                format!("placeholder `%{name}%` is configured with no values; give it at least one"),
+            ));
+        }
         let prefix = &rest[..start];
         results = results
             .iter()
@@ -372,21 +462,35 @@ fn expand(key: &str, text: &str, placeholders: &Placeholders) -> Result<Vec<Stri
     Ok(results)
 }
 
-/// `windash`: every `-` that starts a word is also tried as `/`, en dash, em
-/// dash and horizontal bar.
-fn windash_variants(s: &str) -> Vec<String> {
-    let starts_word = |i: usize| i == 0 || s[..i].ends_with(' ');
-    if !s.char_indices().any(|(i, c)| c == '-' && starts_word(i)) {
-        return vec![s.to_owned()];
+/// `windash` as texts, for the encodings that need them (`base64`): every
+/// switch prefix independently takes each dash form, as pySigma expands it.
+/// Bounded, since the count is 5 to the number of switches.
+fn windash_variants(key: &str, s: &str) -> Result<Vec<String>, CompileError> {
+    let positions = pattern::windash_positions(s);
+    if positions.len() > 4 {
+        return Err(err(
+            key,
+            format!(
+                "`windash` with `base64` on a value with {} switches would expand to {} encodings; split the value",
+                positions.len(),
+                5usize.pow(positions.len() as u32)
+            ),
+        ));
     }
-    ['-', '/', '\u{2013}', '\u{2014}', '\u{2015}']
-        .iter()
-        .map(|rep| {
-            s.char_indices()
-                .map(|(i, c)| if c == '-' && starts_word(i) { *rep } else { c })
-                .collect()
-        })
-        .collect()
+    let mut out = vec![String::new()];
+    let mut last = 0;
+    for at in positions {
+        let lit = &s[last..at];
+        out = out
+            .iter()
+            .flat_map(|o| pattern::WINDASH_CHARS.iter().map(move |c| format!("{o}{lit}{c}")))
+            .collect();
+        last = at + 1;
+    }
+    for o in &mut out {
+        o.push_str(&s[last..]);
+    }
+    Ok(out)
 }
 
 /// The three base64 encodings of `value` at byte offsets 0, 1 and 2 of the
@@ -418,6 +522,8 @@ fn with_leaf_text<R>(leaf: Leaf<'_>, f: impl FnOnce(&str) -> R) -> Option<R> {
         Leaf::Bool(b) => Some(f(if b { "true" } else { "false" })),
         Leaf::I64(n) => Some(f(itoa::Buffer::new().format(n))),
         Leaf::U64(n) => Some(f(itoa::Buffer::new().format(n))),
+        // As YAML writes floats (ryu), so `2.0` in a rule is `2.0` here.
+        Leaf::F64(n) if n.is_finite() => Some(f(ryu::Buffer::new().format_finite(n))),
         Leaf::F64(n) => Some(f(&n.to_string())),
         Leaf::Null | Leaf::Container(_) => None,
     }
@@ -443,6 +549,11 @@ impl ValueMatcher {
             ValueMatcher::Null => matches!(leaf, Leaf::Null),
             ValueMatcher::Exists(_) => true,
             ValueMatcher::Str(p) => with_leaf_text(leaf, |t| p.is_match(t)).unwrap_or(false),
+            ValueMatcher::NumEq(n, p) => match leaf {
+                Leaf::I64(_) | Leaf::U64(_) | Leaf::F64(_) => leaf_number(leaf) == Some(*n),
+                _ => with_leaf_text(leaf, |t| p.is_match(t)).unwrap_or(false),
+            },
+            ValueMatcher::Any(alts) => alts.iter().any(|a| a.matches_leaf(leaf, rec)),
             ValueMatcher::Num(op, n) => leaf_number(leaf).is_some_and(|x| match op {
                 NumOp::Lt => x < *n,
                 NumOp::Lte => x <= *n,
@@ -452,9 +563,9 @@ impl ValueMatcher {
             ValueMatcher::Cidr(net) => {
                 with_leaf_text(leaf, |t| t.parse::<IpAddr>().is_ok_and(|ip| net.contains(&ip))).unwrap_or(false)
             }
-            ValueMatcher::FieldRef(path) => with_leaf_text(leaf, |t| {
+            ValueMatcher::FieldRef(path, cased) => with_leaf_text(leaf, |t| {
                 rec.any_at(path, &mut |other| {
-                    with_leaf_text(other, |o| o.eq_ignore_ascii_case(t)).unwrap_or(false)
+                    with_leaf_text(other, |o| if *cased { o == t } else { o.eq_ignore_ascii_case(t) }).unwrap_or(false)
                 })
             })
             .unwrap_or(false),
@@ -465,6 +576,7 @@ impl ValueMatcher {
         match self {
             ValueMatcher::Null => !rec.exists(path) || rec.any_at(path, &mut |l| matches!(l, Leaf::Null)),
             ValueMatcher::Exists(want) => rec.exists(path) == *want,
+            ValueMatcher::Any(alts) => alts.iter().any(|a| a.matches(path, rec)),
             _ => rec.any_at(path, &mut |l| self.matches_leaf(l, rec)),
         }
     }
@@ -485,13 +597,23 @@ impl FieldCond {
         if self.all && self.matchers.len() > 1 {
             return None;
         }
-        self.matchers
-            .iter()
-            .map(|m| match m {
-                ValueMatcher::Str(p) => p.exact_value().map(str::to_owned),
-                _ => None,
-            })
-            .collect()
+        fn exact(m: &ValueMatcher, out: &mut Vec<String>) -> Option<()> {
+            match m {
+                ValueMatcher::Str(p) => out.push(p.exact_value()?.to_owned()),
+                ValueMatcher::Any(alts) => {
+                    for a in alts {
+                        exact(a, out)?;
+                    }
+                }
+                _ => return None,
+            }
+            Some(())
+        }
+        let mut out = Vec::new();
+        for m in &self.matchers {
+            exact(m, &mut out)?;
+        }
+        Some(out)
     }
 }
 
@@ -526,11 +648,13 @@ mod tests {
     }
 
     #[test]
-    fn windash_variants_only_touch_word_starts() {
-        let v = windash_variants("-foo a-b");
-        assert_eq!(v.len(), 5);
-        assert!(v.contains(&"/foo a-b".to_string()));
-        assert_eq!(windash_variants("a-b"), vec!["a-b".to_string()]);
+    fn windash_variants_expand_each_switch() {
+        let v = windash_variants("k", "-foo a-b /c").unwrap();
+        assert_eq!(v.len(), 25);
+        assert!(v.contains(&"/foo a-b -c".to_string()));
+        assert!(v.contains(&"\u{2013}foo a-b \u{2015}c".to_string()));
+        assert_eq!(windash_variants("k", "a-b").unwrap(), vec!["a-b".to_string()]);
+        assert!(windash_variants("k", "-a -b -c -d -e").is_err());
     }
 
     #[test]

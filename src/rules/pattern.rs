@@ -17,6 +17,57 @@ pub enum Token {
     Lit(String),
     Star,
     Question,
+    /// `windash`: any of `-`, `/`, en dash, em dash, horizontal bar.
+    Dash,
+}
+
+/// The characters a `windash` switch prefix may be written with.
+pub const WINDASH_CHARS: [char; 5] = ['-', '/', '\u{2013}', '\u{2014}', '\u{2015}'];
+
+fn is_word(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
+}
+
+/// Byte offsets of the `-` and `/` in `s` that start a word, as pySigma's
+/// `windash` finds them (`\B[-/]\b`): not preceded by a word character,
+/// followed by one.
+pub fn windash_positions(s: &str) -> Vec<usize> {
+    let chars: Vec<(usize, char)> = s.char_indices().collect();
+    chars
+        .iter()
+        .enumerate()
+        .filter(|&(i, &(_, c))| {
+            let before_ok = i == 0 || !is_word(chars[i - 1].1);
+            let after_ok = chars.get(i + 1).is_some_and(|&(_, n)| is_word(n));
+            matches!(c, '-' | '/') && before_ok && after_ok
+        })
+        .map(|(_, &(at, _))| at)
+        .collect()
+}
+
+/// `windash` on a token list: every switch prefix in a literal run becomes
+/// [`Token::Dash`]. Each literal run is looked at on its own, as pySigma does
+/// with the plain parts of a string.
+pub fn windash(tokens: Vec<Token>) -> Vec<Token> {
+    let mut out = Vec::with_capacity(tokens.len());
+    for t in tokens {
+        let Token::Lit(s) = t else {
+            out.push(t);
+            continue;
+        };
+        let mut last = 0;
+        for at in windash_positions(&s) {
+            if at > last {
+                out.push(Token::Lit(s[last..at].to_owned()));
+            }
+            out.push(Token::Dash);
+            last = at + 1;
+        }
+        if last < s.len() {
+            out.push(Token::Lit(s[last..].to_owned()));
+        }
+    }
+    out
 }
 
 /// Splits a Sigma string into tokens. `*` and `?` are wildcards; `\*`, `\?`
@@ -179,6 +230,13 @@ fn glob_regex(tokens: &[Token], cased: bool) -> Result<Regex, regex::Error> {
             Token::Lit(s) => re.push_str(&regex::escape(s)),
             Token::Star => re.push_str(".*"),
             Token::Question => re.push('.'),
+            Token::Dash => {
+                re.push('[');
+                for c in WINDASH_CHARS {
+                    re.push_str(&regex::escape(&c.to_string()));
+                }
+                re.push(']');
+            }
         }
     }
     re.push('$');

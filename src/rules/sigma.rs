@@ -16,7 +16,18 @@ pub(crate) fn line_of(text: &str, needle: &str) -> Option<usize> {
     if needle.is_empty() {
         return None;
     }
-    text.lines().position(|l| l.contains(needle)).map(|i| i + 1)
+    // Prefer a line where the construct is a YAML key (`needle:`, quoted or
+    // as a list item), so that a short field name is not found inside an
+    // earlier line that merely contains it.
+    let is_key = |l: &str| {
+        let t = l.trim_start().trim_start_matches("- ").trim_start_matches(['\'', '"']);
+        t.strip_prefix(needle)
+            .is_some_and(|rest| rest.trim_start_matches(['\'', '"']).starts_with(':'))
+    };
+    text.lines()
+        .position(is_key)
+        .or_else(|| text.lines().position(|l| l.contains(needle)))
+        .map(|i| i + 1)
 }
 
 struct Ctx<'a> {
@@ -185,6 +196,10 @@ pub(crate) fn parse_rule(
 
 fn compile_search(cx: &Ctx<'_>, name: &str, v: &Yaml, placeholders: &Placeholders) -> Result<Search, RuleError> {
     let map_conds = |m: &Mapping| -> Result<Vec<FieldCond>, RuleError> {
+        if m.is_empty() {
+            // An empty AND would match every record.
+            return Err(cx.invalid(name, "an empty search map matches everything; give it fields"));
+        }
         m.iter()
             .map(|(k, v)| {
                 let k = key_text(k).ok_or_else(|| cx.invalid(name, "field names must be strings"))?;
