@@ -10,7 +10,6 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use trailwatch::daemon::{self, DaemonConfig, PoisonPolicy};
 
-use super::RuleArgs;
 use super::scan::parse_bytes;
 
 #[derive(Debug, clap::Args)]
@@ -27,9 +26,14 @@ pub struct DaemonArgs {
     /// Data directory [default: ./trailwatch-data].
     #[arg(long, env = "TRAILWATCH_DATA_DIR")]
     data_dir: Option<PathBuf>,
-    /// Sigma rule folder [default: built-in rules].
-    #[arg(long, env = "TRAILWATCH_RULES")]
-    rules: Option<PathBuf>,
+    /// Sigma rule folder; repeat for several [default: $TRAILWATCH_RULES
+    /// (separated by `,` or `:`), else the built-in rules].
+    #[arg(long = "rules", value_name = "DIR")]
+    rules: Vec<PathBuf>,
+    /// YAML or TOML file of `|expand` placeholder values (replaces the
+    /// configuration's `placeholders`).
+    #[arg(long, value_name = "FILE", env = "TRAILWATCH_PLACEHOLDERS")]
+    placeholders: Option<PathBuf>,
     /// Serve /metrics and /healthz here (e.g. 127.0.0.1:9464).
     #[arg(long, env = "TRAILWATCH_METRICS_ADDR")]
     metrics_addr: Option<SocketAddr>,
@@ -98,8 +102,14 @@ impl DaemonArgs {
             compact_interval_secs,
             force_path_style
         );
-        if self.rules.is_some() {
+        let env_rules = super::rules_from_env();
+        if !self.rules.is_empty() {
             c.rules = self.rules;
+        } else if !env_rules.is_empty() {
+            c.rules = env_rules;
+        }
+        if let Some(p) = self.placeholders {
+            c.placeholders = Some(daemon::PlaceholderSetting::File(p));
         }
         if self.metrics_addr.is_some() {
             c.metrics_addr = self.metrics_addr;
@@ -116,10 +126,11 @@ impl DaemonArgs {
 
 pub fn run(args: DaemonArgs) -> anyhow::Result<ExitCode> {
     let cfg = args.config()?;
-    let rules = RuleArgs {
-        rules: cfg.rules.clone(),
-    }
-    .load()?;
+    let placeholders = match &cfg.placeholders {
+        Some(p) => p.resolve().map_err(|e| anyhow::anyhow!("{e}"))?,
+        None => Default::default(),
+    };
+    let rules = super::load_rules_or_fail(&cfg.rules, placeholders)?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
         let (tx, rx) = tokio::sync::watch::channel(false);

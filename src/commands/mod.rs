@@ -66,32 +66,96 @@ enum Command {
 /// Where rules come from; shared by every subcommand that evaluates rules.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RuleArgs {
-    /// Load Sigma rules from this folder instead of the built-in set.
-    #[arg(long, value_name = "DIR", env = "TRAILWATCH_RULES")]
-    pub rules: Option<PathBuf>,
+    /// Load Sigma rules from this folder instead of the built-in set. Repeat
+    /// to load several folders into one set. Default: $TRAILWATCH_RULES
+    /// (folders separated by `,` or `:`), else the built-in rules.
+    #[arg(long = "rules", value_name = "DIR")]
+    pub rules: Vec<PathBuf>,
+    /// Values for `|expand` placeholders: a YAML (or, if it ends in .toml,
+    /// TOML) file mapping each placeholder name to a list of strings.
+    #[arg(long, value_name = "FILE", env = "TRAILWATCH_PLACEHOLDERS")]
+    pub placeholders: Option<PathBuf>,
+}
+
+/// `TRAILWATCH_RULES`: rule folders separated by commas or colons.
+pub fn rules_from_env() -> Vec<PathBuf> {
+    std::env::var_os("TRAILWATCH_RULES")
+        .map(|v| {
+            v.to_string_lossy()
+                .split([',', ':'])
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Compiles the rule set from `dirs` (the built-in rules when empty) and
+/// reports every error at once.
+pub fn load_rules(dirs: &[PathBuf], placeholders: trailwatch::rules::Placeholders) -> (RuleSet, Vec<RuleError>) {
+    let opts = LoadOptions { placeholders };
+    if dirs.is_empty() {
+        RuleSet::embedded(&opts)
+    } else {
+        RuleSet::load_dirs(dirs, &opts)
+    }
+}
+
+/// Like [`load_rules`], but any error aborts (exit 2) after listing all.
+pub fn load_rules_or_fail(dirs: &[PathBuf], placeholders: trailwatch::rules::Placeholders) -> anyhow::Result<RuleSet> {
+    let (set, errors) = load_rules(dirs, placeholders);
+    if !errors.is_empty() {
+        for e in &errors {
+            eprintln!("error: {e}");
+        }
+        anyhow::bail!("{} rule error(s); nothing was scanned", errors.len());
+    }
+    Ok(set)
 }
 
 impl RuleArgs {
+    /// The folders to load: the flags, else `TRAILWATCH_RULES`.
+    pub fn dirs(&self) -> Vec<PathBuf> {
+        if self.rules.is_empty() {
+            rules_from_env()
+        } else {
+            self.rules.clone()
+        }
+    }
+
+    /// The configured placeholder values (none without `--placeholders`).
+    pub fn placeholders(&self) -> Result<trailwatch::rules::Placeholders, RuleError> {
+        match &self.placeholders {
+            Some(p) => trailwatch::rules::placeholders::load(p),
+            None => Ok(Default::default()),
+        }
+    }
+
+    /// Compiles the rule set, collecting every error (including an unusable
+    /// placeholders file).
+    pub fn load_all(&self) -> (RuleSet, Vec<RuleError>) {
+        match self.placeholders() {
+            Ok(ph) => load_rules(&self.dirs(), ph),
+            Err(e) => (RuleSet::default(), vec![e]),
+        }
+    }
+
     /// Loads the rule set; any load error aborts (exit 2) after listing all.
     pub fn load(&self) -> anyhow::Result<RuleSet> {
-        let opts = LoadOptions::default();
-        let (set, errors) = match &self.rules {
-            Some(dir) => RuleSet::load_dir(dir, &opts),
-            None => RuleSet::embedded(&opts),
-        };
-        if !errors.is_empty() {
-            for e in &errors {
-                eprintln!("error: {e}");
-            }
-            anyhow::bail!("{} rule error(s); nothing was scanned", errors.len());
-        }
-        Ok(set)
+        let placeholders = self.placeholders().map_err(|e| anyhow::anyhow!("{e}"))?;
+        load_rules_or_fail(&self.dirs(), placeholders)
     }
 
     pub fn describe(&self) -> String {
-        match &self.rules {
-            Some(d) => d.display().to_string(),
-            None => "built-in rules".into(),
+        let dirs = self.dirs();
+        if dirs.is_empty() {
+            "built-in rules".into()
+        } else {
+            dirs.iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         }
     }
 }

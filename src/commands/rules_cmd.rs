@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use comfy_table::{ContentArrangement, Table, presets};
-use trailwatch::rules::{LoadOptions, RuleSet, run_rule_tests};
+use trailwatch::rules::run_rule_tests;
 
 #[derive(Debug, clap::Args)]
 pub struct RulesArgs {
@@ -21,21 +21,35 @@ enum RulesCommand {
     },
     /// Run every rule's embedded true-positive and true-negative events.
     Test {
-        /// Rule folder (default: the built-in rules).
-        dir: Option<PathBuf>,
+        /// Rule folders (default: the --rules folders, else the built-in rules).
+        dirs: Vec<PathBuf>,
+        #[command(flatten)]
+        rules: super::RuleArgs,
     },
     /// Load every rule in DIR and report all problems in one pass.
     Lint {
-        /// Rule folder (default: the built-in rules).
-        dir: Option<PathBuf>,
+        /// Rule folders (default: the --rules folders, else the built-in rules).
+        dirs: Vec<PathBuf>,
+        #[command(flatten)]
+        rules: super::RuleArgs,
     },
 }
 
-fn load_all(dir: &Option<PathBuf>) -> (RuleSet, Vec<trailwatch::rules::RuleError>) {
-    let opts = LoadOptions::default();
-    match dir {
-        Some(d) => RuleSet::load_dir(d, &opts),
-        None => RuleSet::embedded(&opts),
+/// Positional folders and `--rules` folders together.
+fn with_dirs(dirs: Vec<PathBuf>, mut rules: super::RuleArgs) -> super::RuleArgs {
+    let mut all = dirs;
+    all.append(&mut rules.rules);
+    rules.rules = all;
+    rules
+}
+
+/// Writes to stdout; a closed pipe (`| head`) ends the listing quietly.
+fn emit(text: impl std::fmt::Display) -> std::io::Result<bool> {
+    use std::io::Write as _;
+    match writeln!(std::io::stdout().lock(), "{text}") {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
+        Err(e) => Err(e),
     }
 }
 
@@ -56,7 +70,9 @@ pub fn run(args: RulesArgs) -> anyhow::Result<ExitCode> {
                     r.fields().join(", "),
                 ]);
             }
-            println!("{t}");
+            if !emit(&t)? {
+                return Ok(ExitCode::SUCCESS);
+            }
             let (by_name, by_source, always) = set.index_stats();
             eprintln!(
                 "{} rules: {by_name} dispatched by eventName, {by_source} by eventSource, {always} on every record",
@@ -64,8 +80,8 @@ pub fn run(args: RulesArgs) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        RulesCommand::Lint { dir } => {
-            let (set, errors) = load_all(&dir);
+        RulesCommand::Lint { dirs, rules } => {
+            let (set, errors) = with_dirs(dirs, rules).load_all();
             for e in &errors {
                 println!("{}", super::rule_error_line(e));
             }
@@ -76,8 +92,8 @@ pub fn run(args: RulesArgs) -> anyhow::Result<ExitCode> {
                 ExitCode::from(1)
             })
         }
-        RulesCommand::Test { dir } => {
-            let (set, errors) = load_all(&dir);
+        RulesCommand::Test { dirs, rules } => {
+            let (set, errors) = with_dirs(dirs, rules).load_all();
             for e in &errors {
                 println!("{}", super::rule_error_line(e));
             }

@@ -3,10 +3,48 @@
 //! (upper case), or as the flag `--<field-with-dashes>`. Flags win over the
 //! environment, which wins over the file, which wins over the defaults.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
+
+use crate::rules::RuleError;
+use crate::rules::placeholders::{self, PlaceholderValues, Placeholders};
+
+/// Where `|expand` placeholder values come from: a YAML/TOML file
+/// (`placeholders = "placeholders.yml"`), or a table in the configuration
+/// itself (`[placeholders]` with `Name = ["value", ...]`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum PlaceholderSetting {
+    File(PathBuf),
+    Values(HashMap<String, PlaceholderValues>),
+}
+
+impl PlaceholderSetting {
+    /// The values, reading the file if the setting names one.
+    pub fn resolve(&self) -> Result<Placeholders, RuleError> {
+        match self {
+            PlaceholderSetting::File(p) => placeholders::load(p),
+            PlaceholderSetting::Values(v) => Ok(placeholders::from_config(v.clone())),
+        }
+    }
+}
+
+/// `rules = "dir"` or `rules = ["dir", ...]`.
+fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<PathBuf>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(PathBuf),
+        Many(Vec<PathBuf>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(p) => vec![p],
+        OneOrMany::Many(v) => v,
+    })
+}
 
 /// What to do with a message whose object failed for good (missing,
 /// access denied after retries, corrupt, over the size cap).
@@ -30,8 +68,12 @@ pub struct DaemonConfig {
     pub concurrency: usize,
     /// Data directory (alerts.db and aggregates).
     pub data_dir: PathBuf,
-    /// Sigma rule folder; the built-in rules when unset.
-    pub rules: Option<PathBuf>,
+    /// Sigma rule folders, loaded into one set; the built-in rules when
+    /// empty. A single string is a list of one.
+    #[serde(deserialize_with = "one_or_many")]
+    pub rules: Vec<PathBuf>,
+    /// Values for `|expand` placeholders: a file name, or a table.
+    pub placeholders: Option<PlaceholderSetting>,
     /// Address for `/metrics` (Prometheus text) and `/healthz`.
     pub metrics_addr: Option<SocketAddr>,
     /// AWS region; from the standard chain when unset.
@@ -74,7 +116,8 @@ impl Default for DaemonConfig {
             queue_url: String::new(),
             concurrency: 4,
             data_dir: PathBuf::from("./trailwatch-data"),
-            rules: None,
+            rules: Vec::new(),
+            placeholders: None,
             metrics_addr: None,
             region: None,
             endpoint_url: None,
@@ -108,6 +151,25 @@ mod tests {
         assert_eq!(c.on_poison, PoisonPolicy::Delete);
         assert_eq!(c.wait_time_secs, 20);
         assert!(toml::from_str::<DaemonConfig>("visibility_timeout = 5").is_err());
+    }
+
+    #[test]
+    fn rules_take_one_folder_or_a_list_and_placeholders_a_file_or_a_table() {
+        let c: DaemonConfig = toml::from_str("rules = \"rules\"\nplaceholders = \"ph.yml\"\n").unwrap();
+        assert_eq!(c.rules, vec![PathBuf::from("rules")]);
+        assert_eq!(c.placeholders, Some(PlaceholderSetting::File("ph.yml".into())));
+        let c: DaemonConfig = toml::from_str(
+            "rules = [\"rules\", \"/srv/sigma\"]\n[placeholders]\nLegitimate_Countries = [\"DE\", \"FR\"]\nOffice = \"192.0.2.*\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.rules, vec![PathBuf::from("rules"), PathBuf::from("/srv/sigma")]);
+        let ph = c.placeholders.unwrap().resolve().unwrap();
+        assert_eq!(ph["Legitimate_Countries"], vec!["DE", "FR"]);
+        assert_eq!(ph["Office"], vec!["192.0.2.*"]);
+        let missing = PlaceholderSetting::File("/nonexistent/ph.yml".into())
+            .resolve()
+            .unwrap_err();
+        assert!(missing.to_string().starts_with("/nonexistent/ph.yml:"), "{missing}");
     }
 
     #[test]

@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{Semaphore, mpsc, watch};
 
-pub use config::{DaemonConfig, PoisonPolicy};
+pub use config::{DaemonConfig, PlaceholderSetting, PoisonPolicy};
 use events::{
     InternalEvent, MessageDeleted, MessageLeft, MessageReceived, Metrics, ObjectFailed, ObjectSkipped, RuleLabels,
     VisibilityExtended,

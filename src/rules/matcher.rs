@@ -591,6 +591,20 @@ impl FieldCond {
         }
     }
 
+    /// Fields that `|fieldref` values read, besides [`FieldCond::field`].
+    pub fn referenced_fields(&self) -> Vec<String> {
+        fn walk(m: &ValueMatcher, out: &mut Vec<String>) {
+            match m {
+                ValueMatcher::FieldRef(path, _) => out.push(path.join(".")),
+                ValueMatcher::Any(alts) => alts.iter().for_each(|a| walk(a, out)),
+                _ => {}
+            }
+        }
+        let mut out = Vec::new();
+        self.matchers.iter().for_each(|m| walk(m, &mut out));
+        out
+    }
+
     /// The exact lowercased values this condition requires, if it is a plain
     /// (OR of) equality test; used by the dispatch index.
     pub fn exact_values(&self) -> Option<Vec<String>> {

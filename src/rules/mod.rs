@@ -12,6 +12,7 @@
 pub mod condition;
 pub mod matcher;
 pub mod pattern;
+pub mod placeholders;
 mod selftest;
 pub mod sigma;
 
@@ -127,8 +128,10 @@ impl Rule {
             match s {
                 Search::Maps(maps) => {
                     for c in maps.iter().flatten() {
-                        if !out.contains(&c.field) {
-                            out.push(c.field.clone());
+                        for f in std::iter::once(c.field.clone()).chain(c.referenced_fields()) {
+                            if !out.contains(&f) {
+                                out.push(f);
+                            }
                         }
                     }
                 }
@@ -214,6 +217,8 @@ pub enum RuleError {
     },
     #[error("{dir}: no rule files (*.yml, *.yaml) found")]
     NoRules { dir: String },
+    #[error("{path}: invalid placeholders file: {reason}")]
+    Placeholders { path: String, reason: String },
 }
 
 /// Options that shape compilation.
@@ -290,37 +295,51 @@ impl RuleSet {
 
     /// Loads every `*.yml`/`*.yaml` below `dir` (recursively, sorted).
     pub fn load_dir(dir: &Path, opts: &LoadOptions) -> (RuleSet, Vec<RuleError>) {
-        let mut files: Vec<PathBuf> = walkdir::WalkDir::new(dir)
-            .sort_by_file_name()
-            .into_iter()
-            .filter_map(|e| e.ok())
-            .filter(|e| e.file_type().is_file())
-            .map(|e| e.into_path())
-            .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yml" | "yaml")))
-            .collect();
-        files.sort();
+        RuleSet::load_dirs(&[dir.to_path_buf()], opts)
+    }
+
+    /// Loads several folders into one set, as one compilation: rule names
+    /// share one namespace (a name defined in two files is an error naming
+    /// both), and rules may refer to rules of another folder.
+    pub fn load_dirs(dirs: &[PathBuf], opts: &LoadOptions) -> (RuleSet, Vec<RuleError>) {
         let mut errors = Vec::new();
-        if !dir.exists() {
-            errors.push(RuleError::Io {
-                path: dir.display().to_string(),
-                reason: "no such directory".into(),
-            });
-            return (RuleSet::default(), errors);
-        }
         let mut texts = Vec::new();
-        for p in files {
-            match std::fs::read_to_string(&p) {
-                Ok(t) => texts.push((p.display().to_string(), t)),
-                Err(e) => errors.push(RuleError::Io {
-                    path: p.display().to_string(),
-                    reason: e.to_string(),
-                }),
+        for dir in dirs {
+            if !dir.exists() {
+                errors.push(RuleError::Io {
+                    path: dir.display().to_string(),
+                    reason: "no such directory".into(),
+                });
+                continue;
             }
-        }
-        if texts.is_empty() && errors.is_empty() {
-            errors.push(RuleError::NoRules {
-                dir: dir.display().to_string(),
-            });
+            let mut files: Vec<PathBuf> = walkdir::WalkDir::new(dir)
+                .sort_by_file_name()
+                .into_iter()
+                .filter_map(|e| e.ok())
+                .filter(|e| e.file_type().is_file())
+                .map(|e| e.into_path())
+                .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yml" | "yaml")))
+                .collect();
+            files.sort();
+            let before = texts.len();
+            let mut unreadable = false;
+            for p in files {
+                match std::fs::read_to_string(&p) {
+                    Ok(t) => texts.push((p.display().to_string(), t)),
+                    Err(e) => {
+                        unreadable = true;
+                        errors.push(RuleError::Io {
+                            path: p.display().to_string(),
+                            reason: e.to_string(),
+                        })
+                    }
+                }
+            }
+            if texts.len() == before && !unreadable {
+                errors.push(RuleError::NoRules {
+                    dir: dir.display().to_string(),
+                });
+            }
         }
         let (set, mut errs) = RuleSet::compile(texts.iter().map(|(f, t)| (f.clone(), t.as_str())), opts);
         errors.append(&mut errs);
