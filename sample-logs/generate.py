@@ -18,14 +18,26 @@ All account ids, access keys, IPs and names are fictional.  Source IPs come
 from the documentation ranges (192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24)
 and from private ranges; access key ids end in "EXAMPLE".
 
-Planted events (the cases the rules must and must not flag) have eventIDs of
-the form  feed<R><K><NN>-0000-4000-8000-000000000000  where R is the rule
-number (1-4, 0 = no rule), K is "a" for a positive (must alert) or "b" for a
-tricky negative (must not alert), and NN is a counter.  Background events use
-random uuid4 eventIDs.  Before writing expected-alerts.tsv the script re-reads
-every file it wrote, evaluates the four rules with a small reference
-implementation (see `evaluate` below) and asserts that exactly the planted
-positives match.
+The shipped rule set is the 4 mandatory rules plus the 15 CIS AWS Foundations
+monitoring rules (rules/cis/).  Planted events (the cases the rules must and
+must not flag) have eventIDs of two forms:
+
+  feed<R><K><NN>-0000-4000-8000-000000000000   a case for mandatory rule R
+                                                (1-4, 0 = no rule)
+  c15<CC><K><NN>-0000-4000-8000-000000000000   a case for CIS control 4.CC
+                                                (01-15; "c15" reads "CIS")
+
+K is "a" for a positive of that rule (must alert) or "b" for a tricky negative
+(must not alert), and NN is a counter.  The rules overlap (CIS 4.3 is root
+usage, 4.10 is every security group change, ...), so a planted event may also
+fire other rules; each one declares those with `also=` where its id is made,
+and the script asserts that the reference evaluator gives exactly the declared
+set for every planted event.  Background events use random uuid4 eventIDs and
+fire no rule at all: their errors are throttling and missing keys, never
+authorization failures, and they change no configuration.  Before writing
+expected-alerts.tsv the script re-reads every file it wrote and runs a small
+reference implementation of all 19 rules (see `evaluate` below), written from
+the rule texts (CIS: the benchmark's metric filters), not by running trailwatch.
 """
 
 from __future__ import annotations
@@ -75,9 +87,37 @@ def new_uuid() -> str:
     return str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
 
-def planted_id(rule: int, kind: str, n: int) -> str:
-    assert kind in ("a", "b") and 0 <= rule <= 4
-    return f"feed{rule}{kind}{n:02d}-0000-4000-8000-000000000000"
+# Rule names, as in rules/.
+MANDATORY = {1: "root_account_usage", 2: "console_login_without_mfa", 3: "kms_key_deletion",
+             4: "security_group_opened_to_world"}
+CIS = {1: "cis_4_01_unauthorized_api_calls", 2: "cis_4_02_console_login_without_mfa", 3: "cis_4_03_root_usage",
+       4: "cis_4_04_iam_policy_changes", 5: "cis_4_05_cloudtrail_config_changes",
+       6: "cis_4_06_console_auth_failures", 7: "cis_4_07_cmk_disabled_or_deleted",
+       8: "cis_4_08_s3_bucket_policy_changes", 9: "cis_4_09_config_changes",
+       10: "cis_4_10_security_group_changes", 11: "cis_4_11_nacl_changes", 12: "cis_4_12_network_gateway_changes",
+       13: "cis_4_13_route_table_changes", 14: "cis_4_14_vpc_changes", 15: "cis_4_15_organizations_changes"}
+
+# eventID -> the exact set of rules that planted event must fire (see the docstring).
+EXPECT: dict[str, set[str]] = {}
+
+
+def _declare(eid: str, primary: str | None, kind: str, also) -> str:
+    also = set(also)
+    assert primary not in also and eid not in EXPECT, eid
+    EXPECT[eid] = ({primary} if kind == "a" else set()) | also
+    return eid
+
+
+def planted_id(rule: int, kind: str, n: int, also=()) -> str:
+    """A planted case for mandatory rule `rule` (0: none) that also fires the rules in `also`."""
+    assert kind in ("a", "b") and 0 <= rule <= 4 and (rule or kind == "b")
+    return _declare(f"feed{rule}{kind}{n:02d}-0000-4000-8000-000000000000", MANDATORY.get(rule), kind, also)
+
+
+def cis_id(control: int, kind: str, n: int, also=()) -> str:
+    """A planted case for CIS control 4.`control` that also fires the rules in `also`."""
+    assert kind in ("a", "b") and 1 <= control <= 15
+    return _declare(f"c15{control:02d}{kind}{n:02d}-0000-4000-8000-000000000000", CIS[control], kind, also)
 
 
 def ts(t: dt.datetime) -> str:
@@ -347,9 +387,8 @@ def ev_ec2_describe(acct, region, t):
     ui, ip, ua, _, console = pick_caller(acct, t, cmd="ec2." + name.lower())
     err = None
     if ui["type"] == "AssumedRole" and "ReadOnlyRole" not in ui["arn"] and rng.random() < 0.04:
-        err = ("Client.UnauthorizedOperation",
-               f"You are not authorized to perform this operation. User: {ui['arn']} is not authorized "
-               f"to perform: ec2:{name} because no identity-based policy allows the ec2:{name} action")
+        # throttled, not refused: background traffic fires no rule (CIS 4.1 counts refusals)
+        err = ("Client.RequestLimitExceeded", "Request limit exceeded.")
     return record(acct=acct, region=region, t=t, ui=ui, source="ec2.amazonaws.com", name=name,
                   ip=ip, ua=ua, req=req, resp=None, read_only=True, error=err,
                   tls_host=endpoint("ec2", region), console_session=console)
@@ -372,7 +411,7 @@ def ev_s3_get(acct, region, t):
         after = None
     err = None
     if rng.random() < 0.05:
-        err = ("AccessDenied", "Access Denied")
+        err = ("NoSuchKey", "The specified key does not exist.")
     host = f"{bucket}.s3.{region}.amazonaws.com"
     return record(acct=acct, region=region, t=t, ui=ui, source="s3.amazonaws.com", name="GetObject",
                   ip=ip, ua=ua, req={"bucketName": bucket, "Host": host, "key": key}, resp=None,
@@ -533,9 +572,7 @@ def ev_iam(acct, region, t):
     }[name]
     err = None
     if "ReadOnlyRole" in ui["arn"] and name == "ListUsers":
-        err = ("AccessDenied",
-               f"User: {ui['arn']} is not authorized to perform: iam:ListUsers on resource: "
-               f"arn:aws:iam::{acct}:user/ because no identity-based policy allows the iam:ListUsers action")
+        err = ("Throttling", "Rate exceeded")
     return record(acct=acct, region="us-east-1", t=t, ui=ui, source="iam.amazonaws.com", name=name,
                   ip=ip, ua=ua, req=req, resp=None, read_only=True, version="1.08", error=err,
                   tls_host=endpoint("iam", region))
@@ -546,19 +583,6 @@ def ev_console_login_mfa(acct, region, t):
     ui = h.identity(t)
     ui["accessKeyId"] = ""
     return console_login(acct, region, t, ui, h.home_ip, mfa_used="Yes")
-
-
-def ev_sg_private_ingress(acct, region, t):
-    p = PEOPLE[acct]
-    b = p["bot"]
-    port = rng.choice([443, 5432, 6379])
-    cidr = rng.choice(["10.0.0.0/16", "10.20.0.0/16", "172.16.0.0/12"])
-    sg = rng.choice(p["sgs"])
-    return record(acct=acct, region=region, t=t, ui=b.identity(t), source="ec2.amazonaws.com",
-                  name="AuthorizeSecurityGroupIngress", ip=b.home_ip, ua=UA_TF.format(api="ec2", ver="1.177.0"),
-                  req=sg_ingress_req(sg, [perm("tcp", port, port, v4=[cidr])]),
-                  resp=ec2_resp({"securityGroupRuleSet": {"items": [sg_rule_item(acct, sg, "tcp", port, port, v4=cidr)]}}),
-                  read_only=False, version="1.09", tls_host=endpoint("ec2", region))
 
 
 BACKGROUND = [
@@ -574,7 +598,6 @@ BACKGROUND = [
     (ev_s3_get_bucket_acl_by_cloudtrail, 1),
     (ev_kms_rotate_service, 0.3),
     (ev_console_login_mfa, 0.6),
-    (ev_sg_private_ingress, 0.4),
 ]
 
 
@@ -696,7 +719,7 @@ def planted_groups():
     def r1_root_console_login(t):  # positive (rule 1 only: MFAUsed Yes)
         ui = {"type": "Root", "principalId": A, "arn": f"arn:aws:iam::{A}:root", "accountId": A,
               "accessKeyId": ""}
-        r = console_login(A, "us-east-1", t, ui, root_ip_a, mfa_used="Yes", event_id=planted_id(1, "a", 1))
+        r = console_login(A, "us-east-1", t, ui, root_ip_a, mfa_used="Yes", event_id=planted_id(1, "a", 1, also=[CIS[3]]))
         r["userAgent"] = UA_BROWSER[1]
         return r
 
@@ -707,7 +730,7 @@ def planted_groups():
         return record(acct=B, region="eu-west-1", t=t, ui=root_identity(B, console=True, t=t),
                       source="s3.amazonaws.com", name="ListBuckets", ip=root_ip_b, ua="[S3Console/0.4]",
                       req={"Host": host}, resp=None, extra=s3_extra(), read_only=True,
-                      request_id=s3_request_id(), event_id=planted_id(1, "a", 2), tls_host=host,
+                      request_id=s3_request_id(), event_id=planted_id(1, "a", 2, also=[CIS[3]]), tls_host=host,
                       console_session=True)
 
     G.append((B, "eu-west-1", 1, [r1_root_list_buckets]))
@@ -718,7 +741,7 @@ def planted_groups():
                       source="iam.amazonaws.com", name="CreateAccessKey", ip=root_ip_b, ua="AWS Internal",
                       req=None, resp={"accessKey": {"accessKeyId": ak, "status": "Active",
                                                     "createDate": aws_date(t)}},
-                      read_only=False, version="1.08", event_id=planted_id(1, "a", 3),
+                      read_only=False, version="1.08", event_id=planted_id(1, "a", 3, also=[CIS[3]]),
                       tls_host="iam.amazonaws.com", console_session=True)
 
     G.append((B, "us-east-1", 2, [r1_root_create_access_key]))
@@ -728,7 +751,7 @@ def planted_groups():
                       source="ec2.amazonaws.com", name="DescribeInstances", ip="192.0.2.199",
                       ua=UA_CLI[1].format(cmd="ec2.describe-instances"),
                       req={"instancesSet": {}, "filterSet": {}}, resp=None, read_only=True,
-                      event_id=planted_id(1, "a", 4), tls_host=endpoint("ec2", "eu-west-1"))
+                      event_id=planted_id(1, "a", 4, also=[CIS[3]]), tls_host=endpoint("ec2", "eu-west-1"))
 
     G.append((A, "eu-west-1", 1, [r1_root_cli_describe]))
 
@@ -769,9 +792,9 @@ def planted_groups():
         return ui
 
     G.append((A, "us-east-1", 0, [lambda t: console_login(
-        A, "us-east-1", t, user_login_ui(alice), alice.home_ip, mfa_used="No", event_id=planted_id(2, "a", 1))]))
+        A, "us-east-1", t, user_login_ui(alice), alice.home_ip, mfa_used="No", event_id=planted_id(2, "a", 1, also=[CIS[2]]))]))
     G.append((B, "eu-west-1", 2, [lambda t: console_login(
-        B, "eu-west-1", t, user_login_ui(carol), carol.home_ip, mfa_used="No", event_id=planted_id(2, "a", 2))]))
+        B, "eu-west-1", t, user_login_ui(carol), carol.home_ip, mfa_used="No", event_id=planted_id(2, "a", 2, also=[CIS[2]]))]))
     G.append((A, "eu-west-1", 1, [lambda t: console_login(
         A, "eu-west-1", t, user_login_ui(bob), bob.home_ip, mfa_used="Yes", event_id=planted_id(2, "b", 1))]))
     G.append((B, "us-east-1", 0, [lambda t: console_login(
@@ -779,7 +802,7 @@ def planted_groups():
 
     def r2_failed(t):  # negative: failed login without MFA
         return console_login(A, "us-east-1", t, user_login_ui(alice), "192.0.2.66", mfa_used="No", success=False,
-                             event_id=planted_id(2, "b", 3))
+                             event_id=planted_id(2, "b", 3, also=[CIS[6]]))
 
     G.append((A, "us-east-1", 2, [r2_failed]))
 
@@ -834,7 +857,7 @@ def planted_groups():
                       error=("AccessDenied", f"User: {ui['arn']} is not authorized to perform: kms:ScheduleKeyDeletion "
                                              f"on resource: {karn} because no identity-based policy allows the "
                                              f"kms:ScheduleKeyDeletion action"),
-                      req=None, resp=None, read_only=False, event_id=planted_id(3, "b", 2),
+                      req=None, resp=None, read_only=False, event_id=planted_id(3, "b", 2, also=[CIS[1], CIS[7]]),
                       tls_host=endpoint("kms", "eu-west-1"))
 
     G.append((B, "eu-west-1", 0, [r3_denied]))
@@ -844,7 +867,7 @@ def planted_groups():
         return kms_call(A, "eu-west-1", t, bob, "ScheduleKeyDeletion", {"keyId": kA_eu, "pendingWindowInDays": 7},
                         {"keyId": karn, "deletionDate": aws_date((t + dt.timedelta(days=8)).replace(hour=0, minute=0, second=0)),
                          "keyState": "PendingDeletion", "pendingWindowInDays": 7},
-                        planted_id(3, "a", 1), kA_eu)
+                        planted_id(3, "a", 1, also=[CIS[7]]), kA_eu)
 
     def r3_cancel(t):
         return kms_call(A, "eu-west-1", t, alice, "CancelKeyDeletion", {"keyId": kA_eu},
@@ -856,14 +879,14 @@ def planted_groups():
         gone = PA["kms_keys"]["us-east-1"][1]
         karn = kms_arn(A, "us-east-1", gone)
         return kms_call(A, "us-east-1", t, PA["bot"], "ScheduleKeyDeletion",
-                        {"keyId": gone, "pendingWindowInDays": 30}, None, planted_id(3, "b", 3), gone,
+                        {"keyId": gone, "pendingWindowInDays": 30}, None, planted_id(3, "b", 3, also=[CIS[7]]), gone,
                         err=("KMSInvalidStateException", f"{karn} is pending deletion."), console=False)
 
     G.append((A, "us-east-1", 2, [r3_invalid_state]))
 
     G.append((B, "us-east-1", 2, [
         lambda t: kms_call(B, "us-east-1", t, PB["bot"], "DisableKey", {"keyId": kB_us}, None,
-                           planted_id(3, "a", 2), kB_us, console=False),
+                           planted_id(3, "a", 2, also=[CIS[7]]), kB_us, console=False),
         lambda t: kms_call(B, "us-east-1", t, carol, "EnableKey", {"keyId": kB_us}, None,
                            planted_id(3, "b", 5), kB_us),
     ]))
@@ -901,11 +924,11 @@ def planted_groups():
             sg_rule_item(A, sgA[0], "tcp", 443, 443, v4="10.0.0.0/16"),
             sg_rule_item(A, sgA[0], "tcp", 22, 22, v4="0.0.0.0/0")]}})
         return ec2_write(A, "us-east-1", t, bob, "AuthorizeSecurityGroupIngress", req, resp,
-                         planted_id(4, "a", 1), console=True)
+                         planted_id(4, "a", 1, also=[CIS[10]]), console=True)
 
     def r4_dup(t):
         req = sg_ingress_req(sgA[0], [perm("tcp", 22, 22, v4=["0.0.0.0/0"])])
-        return ec2_write(A, "us-east-1", t, bob, "AuthorizeSecurityGroupIngress", req, None, planted_id(4, "b", 5),
+        return ec2_write(A, "us-east-1", t, bob, "AuthorizeSecurityGroupIngress", req, None, planted_id(4, "b", 5, also=[CIS[10]]),
                          err=("Client.InvalidPermission.Duplicate",
                               'the specified rule "peer: 0.0.0.0/0, TCP, from port: 22, to port: 22, ALLOW" already exists'),
                          console=True)
@@ -916,14 +939,14 @@ def planted_groups():
                          ec2_resp({"revokedSecurityGroupRuleSet": {"items": [
                              {"groupId": sgA[0], "securityGroupRuleId": "sgr-0" + hexs(16), "isEgress": False,
                               "ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "cidrIpv4": "0.0.0.0/0"}]}}),
-                         planted_id(4, "b", 2), console=True)
+                         planted_id(4, "b", 2, also=[CIS[10]]), console=True)
 
     G.append((A, "us-east-1", 0, [r4_ipv4_two_items, r4_dup, r4_revoke]))
 
     def r4_ipv6(t):
         req = sg_ingress_req(sgB[1], [perm("tcp", 3389, 3389, v6=["::/0"])])
         resp = ec2_resp({"securityGroupRuleSet": {"items": [sg_rule_item(B, sgB[1], "tcp", 3389, 3389, v6="::/0")]}})
-        return ec2_write(B, "eu-west-1", t, PB["bot"], "AuthorizeSecurityGroupIngress", req, resp, planted_id(4, "a", 2))
+        return ec2_write(B, "eu-west-1", t, PB["bot"], "AuthorizeSecurityGroupIngress", req, resp, planted_id(4, "a", 2, also=[CIS[10]]))
 
     G.append((B, "eu-west-1", 1, [r4_ipv6]))
 
@@ -931,7 +954,7 @@ def planted_groups():
         req = {"groupId": sgA[2], "ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "cidrIp": "0.0.0.0/0"}
         resp = ec2_resp({"securityGroupRuleSet": {"items": [sg_rule_item(A, sgA[2], "tcp", 22, 22, v4="0.0.0.0/0")]}})
         ops = PA["lambda_role"]
-        return ec2_write(A, "eu-west-1", t, ops, "AuthorizeSecurityGroupIngress", req, resp, planted_id(4, "a", 3))
+        return ec2_write(A, "eu-west-1", t, ops, "AuthorizeSecurityGroupIngress", req, resp, planted_id(4, "a", 3, also=[CIS[10]]))
 
     G.append((A, "eu-west-1", 2, [r4_legacy]))
 
@@ -939,7 +962,7 @@ def planted_groups():
         req = modify_sg_req(sgB[2], [{"Description": "ssh", "IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
                                       "CidrIpv4": "0.0.0.0/0"}])
         return ec2_write(B, "us-east-1", t, dave, "ModifySecurityGroupRules", req, modify_sg_resp(),
-                         planted_id(4, "a", 4), console=True)
+                         planted_id(4, "a", 4, also=[CIS[10]]), console=True)
 
     G.append((B, "us-east-1", 1, [r4_modify_v4]))
 
@@ -949,7 +972,7 @@ def planted_groups():
             {"Description": "temp debug", "IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "CidrIpv4": "0.0.0.0/0"},
         ])
         return ec2_write(A, "eu-west-1", t, alice, "ModifySecurityGroupRules", req, modify_sg_resp(),
-                         planted_id(4, "a", 5), console=True)
+                         planted_id(4, "a", 5, also=[CIS[10]]), console=True)
 
     G.append((A, "eu-west-1", 1, [r4_modify_list]))
 
@@ -957,7 +980,7 @@ def planted_groups():
         req = modify_sg_req(sgB[3], [{"Description": "", "IpProtocol": "-1", "FromPort": -1, "ToPort": -1,
                                       "CidrIpv6": "::/0"}])
         return ec2_write(B, "us-east-1", t, PB["bot"], "ModifySecurityGroupRules", req, modify_sg_resp(),
-                         planted_id(4, "a", 6))
+                         planted_id(4, "a", 6, also=[CIS[10]]))
 
     G.append((B, "us-east-1", 2, [r4_modify_v6]))
 
@@ -965,7 +988,7 @@ def planted_groups():
         req = sg_ingress_req(sgA[3], [perm("-1", None, None, v4=["0.0.0.0/0"])])
         resp = ec2_resp({"securityGroupRuleSet": {"items": [
             sg_rule_item(A, sgA[3], "-1", -1, -1, v4="0.0.0.0/0", egress=True)]}})
-        return ec2_write(A, "us-east-1", t, PA["bot"], "AuthorizeSecurityGroupEgress", req, resp, planted_id(4, "b", 1))
+        return ec2_write(A, "us-east-1", t, PA["bot"], "AuthorizeSecurityGroupEgress", req, resp, planted_id(4, "b", 1, also=[CIS[10]]))
 
     G.append((A, "us-east-1", 1, [r4_egress]))
 
@@ -974,14 +997,14 @@ def planted_groups():
             {"groupId": sgB[1], "userId": B, "description": "allow 0.0.0.0/0 later"}])])
         resp = ec2_resp({"securityGroupRuleSet": {"items": [
             sg_rule_item(B, sgB[0], "tcp", 5432, 5432, ref=sgB[1], desc="allow 0.0.0.0/0 later")]}})
-        return ec2_write(B, "eu-west-1", t, PB["bot"], "AuthorizeSecurityGroupIngress", req, resp, planted_id(4, "b", 3))
+        return ec2_write(B, "eu-west-1", t, PB["bot"], "AuthorizeSecurityGroupIngress", req, resp, planted_id(4, "b", 3, also=[CIS[10]]))
 
     G.append((B, "eu-west-1", 0, [r4_sg_ref]))
 
     def r4_private(t):
         req = sg_ingress_req(sgB[2], [perm("tcp", 443, 443, v4=["10.0.0.0/8"])])
         resp = ec2_resp({"securityGroupRuleSet": {"items": [sg_rule_item(B, sgB[2], "tcp", 443, 443, v4="10.0.0.0/8")]}})
-        return ec2_write(B, "us-east-1", t, carol, "AuthorizeSecurityGroupIngress", req, resp, planted_id(4, "b", 4),
+        return ec2_write(B, "us-east-1", t, carol, "AuthorizeSecurityGroupIngress", req, resp, planted_id(4, "b", 4, also=[CIS[10]]),
                          console=True)
 
     G.append((B, "us-east-1", 2, [r4_private]))
@@ -990,9 +1013,357 @@ def planted_groups():
         req = modify_sg_req(sgA[1], [{"Description": "app", "IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080,
                                       "CidrIpv4": "10.0.0.0/16"}])
         return ec2_write(A, "eu-west-1", t, PA["bot"], "ModifySecurityGroupRules", req, modify_sg_resp(),
-                         planted_id(4, "b", 6))
+                         planted_id(4, "b", 6, also=[CIS[10]]))
 
     G.append((A, "eu-west-1", 0, [r4_modify_private]))
+
+    # ================ CIS AWS Foundations monitoring controls 4.1-4.15 ================
+    # Each control gets planted positives (c15<CC>a..) and tricky negatives (c15<CC>b..).
+    # Cases that also fire other rules say so with also=; the mandatory cases above
+    # that fire CIS rules (root usage, SG changes, ...) declare it the same way.
+
+    def call(acct, region, t, caller, source, name, req, resp, eid, *, err=None, console=False, read_only=False,
+             session=None, ua=None, ip=None, extra=None, management=True, host_service=None):
+        if caller.kind == "iamuser":
+            ui = caller.identity(t, console=console, mfa=True)
+            ua = ua or ("AWS Internal" if console else rng.choice(UA_CLI).format(cmd=name.lower()))
+        else:
+            ui = caller.identity(t, session=session or caller.kw.get("session") or "deploy")
+            ua = ua or UA_BOTO
+        svc = host_service or source.split(".")[0]
+        return record(acct=acct, region=region, t=t, ui=ui, source=source, name=name,
+                      ip=ip or caller.home_ip, ua=ua, req=req, resp=None if err else resp,
+                      read_only=read_only, error=err, event_id=eid, extra=extra, management=management,
+                      tls_host=endpoint(svc, region), console_session=console and caller.kind == "iamuser")
+
+    ops_a, ops_b = PA["lambda_role"], PB["lambda_role"]
+    bot_a, bot_b = PA["bot"], PB["bot"]
+    aud_a, aud_b = PA["auditor"], PB["auditor"]
+    trail_a = f"arn:aws:cloudtrail:us-east-1:{A}:trail/{TRAIL_NAME}"
+    trail_b = f"arn:aws:cloudtrail:us-east-1:{B}:trail/{TRAIL_NAME}"
+    vpc_a, vpc_b = "vpc-0" + hexs(16), "vpc-0" + hexs(16)
+
+    # ---- 4.1 unauthorized API calls
+    G.append((A, "us-east-1", 1, [lambda t: call(
+        A, "us-east-1", t, ops_a, "ec2.amazonaws.com", "RunInstances",
+        {"instancesSet": {"items": [{"imageId": "ami-0" + hexs(16), "minCount": 1, "maxCount": 1}]},
+         "instanceType": "c5.4xlarge"}, None, cis_id(1, "a", 1), session="nightly-report", ip=private_ip(),
+        err=("Client.UnauthorizedOperation", "You are not authorized to perform this operation. "
+                                             "Encoded authorization failure message: " + rid(48, ALNUM)))]))
+
+    def c1501a02(t):  # a read-only session tries to mint keys for the deploy user
+        ui_arn = f"arn:aws:sts::{B}:assumed-role/ReadOnlyRole/dave"
+        return call(B, "us-east-1", t, PB["readonly"], "iam.amazonaws.com", "CreateAccessKey",
+                    {"userName": "terraform"}, None, cis_id(1, "a", 2), session="dave", ip="192.0.2.45",
+                    ua=UA_CLI[0].format(cmd="iam.create-access-key"),
+                    err=("AccessDenied", f"User: {ui_arn} is not authorized to perform: iam:CreateAccessKey on "
+                                         f"resource: user terraform because no identity-based policy allows "
+                                         f"the iam:CreateAccessKey action"))
+
+    G.append((B, "us-east-1", 2, [c1501a02]))
+
+    def c1501b01(t):  # the S3 console probes buckets with HeadBucket; refusals there are excluded
+        bucket = PA["buckets"][2]
+        host = f"{bucket}.s3.us-east-1.amazonaws.com"
+        ui = alice.identity(t, console=True, mfa=True)
+        return record(acct=A, region="us-east-1", t=t, ui=ui, source="s3.amazonaws.com", name="HeadBucket",
+                      ip=alice.home_ip, ua="[S3Console/0.4]", req={"bucketName": bucket, "Host": host},
+                      resp=None, extra=s3_extra(), read_only=True, error=("AccessDenied", "Access Denied"),
+                      request_id=s3_request_id(), event_id=cis_id(1, "b", 1), tls_host=host, console_session=True,
+                      resources=[{"accountId": A, "type": "AWS::S3::Bucket", "ARN": f"arn:aws:s3:::{bucket}"}])
+
+    G.append((A, "us-east-1", 0, [c1501b01]))
+
+    def c1501b02(t):  # flow-log delivery refused by the bucket policy; excluded by sourceIPAddress
+        bucket = f"acme-staging-flowlogs-{B}"
+        key = f"AWSLogs/{B}/vpcflowlogs/eu-west-1/{t:%Y/%m/%d}/{B}_vpcflowlogs_eu-west-1_fl-0{hexs(16)}.log.gz"
+        return record(acct=B, region="eu-west-1", t=t,
+                      ui={"type": "AWSService", "invokedBy": "delivery.logs.amazonaws.com"},
+                      source="s3.amazonaws.com", name="PutObject", ip="delivery.logs.amazonaws.com",
+                      ua="delivery.logs.amazonaws.com", req={"bucketName": bucket, "key": key,
+                                                            "Host": f"{bucket}.s3.eu-west-1.amazonaws.com"},
+                      resp=None, extra=s3_extra(), read_only=False, version="1.08", management=False,
+                      error=("AccessDenied", "Access Denied"), request_id=s3_request_id(),
+                      event_id=cis_id(1, "b", 2),
+                      resources=[{"type": "AWS::S3::Object", "ARN": f"arn:aws:s3:::{bucket}/{key}"},
+                                 {"accountId": B, "type": "AWS::S3::Bucket", "ARN": f"arn:aws:s3:::{bucket}"}])
+
+    G.append((B, "eu-west-1", 1, [c1501b02]))
+
+    G.append((A, "eu-west-1", 2, [lambda t: call(  # a dry run is refused only in name
+        A, "eu-west-1", t, bot_a, "ec2.amazonaws.com", "RunInstances",
+        {"instancesSet": {"items": [{"imageId": "ami-0" + hexs(16), "minCount": 1, "maxCount": 1}]},
+         "instanceType": "t3.micro", "dryRun": True}, None, cis_id(1, "b", 3),
+        ua=UA_TF.format(api="ec2", ver="1.177.0"),
+        err=("Client.DryRunOperation", "Request would have succeeded, but DryRun flag is set."))]))
+
+    # ---- 4.2 console sign-in without MFA (IAM users only)
+    G.append((B, "us-east-1", 1, [lambda t: console_login(
+        B, "us-east-1", t, user_login_ui(dave), "203.0.113.188", mfa_used="No",
+        event_id=cis_id(2, "a", 1, also=[MANDATORY[2]]))]))
+
+    def c1502b01(t):  # a custom identity broker's federated user: not an IAM user, so not 4.2
+        ui = {"type": "FederatedUser", "principalId": f"{A}:ops-broker-jane",
+              "arn": f"arn:aws:sts::{A}:federated-user/ops-broker-jane", "accountId": A, "accessKeyId": "",
+              "sessionContext": {"sessionIssuer": {"type": "IAMUser", "principalId": bot_a.principal_id,
+                                                   "arn": f"arn:aws:iam::{A}:user/{bot_a.name}", "accountId": A,
+                                                   "userName": bot_a.name},
+                                 "webIdFederationData": {},
+                                 "attributes": {"creationDate": ts(t), "mfaAuthenticated": "false"}}}
+        return console_login(A, "us-east-1", t, ui, "198.51.100.77", mfa_used="No",
+                             event_id=cis_id(2, "b", 1, also=[MANDATORY[2]]))
+
+    G.append((A, "us-east-1", 1, [c1502b01]))
+
+    # ---- 4.3 root usage
+    G.append((A, "us-east-1", 2, [lambda t: record(
+        acct=A, region="us-east-1", t=t, ui=root_identity(A, console=True, t=t), source="iam.amazonaws.com",
+        name="ListUsers", ip=root_ip_a, ua="AWS Internal", req={"maxItems": 1000}, resp=None, read_only=True,
+        version="1.08", event_id=cis_id(3, "a", 1, also=[MANDATORY[1]]), tls_host="iam.amazonaws.com",
+        console_session=True)]))
+
+    def c1503b01(t):  # a principal of another account assumes a role here: type AWSAccount, not Root
+        role_arn = f"arn:aws:iam::{A}:role/PartnerAudit"
+        return record(acct=A, region="us-east-1", t=t,
+                      ui={"type": "AWSAccount", "principalId": "AIDA" + rid(17), "accountId": B},
+                      source="sts.amazonaws.com", name="AssumeRole", ip="198.51.100.30",
+                      ua=UA_GO.format(api="sts", ver="1.30.6"),
+                      req={"roleArn": role_arn, "roleSessionName": "partner-audit", "durationSeconds": 3600},
+                      resp={"credentials": {"accessKeyId": access_key("ASIA"),
+                                            "expiration": aws_date(t + dt.timedelta(hours=1))}},
+                      read_only=True, version="1.08", event_id=cis_id(3, "b", 1),
+                      resources=[{"accountId": A, "type": "AWS::IAM::Role", "ARN": role_arn}],
+                      tls_host=endpoint("sts", "us-east-1"))
+
+    G.append((A, "us-east-1", 0, [c1503b01]))
+
+    # ---- 4.4 IAM policy changes
+    G.append((B, "us-east-1", 0, [lambda t: call(
+        B, "us-east-1", t, bot_b, "iam.amazonaws.com", "AttachRolePolicy",
+        {"roleName": "app-instance-role", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}, None,
+        cis_id(4, "a", 1), ua=UA_TF.format(api="iam", ver="1.37.3"))]))
+    G.append((A, "us-east-1", 1, [lambda t: call(
+        A, "us-east-1", t, alice, "iam.amazonaws.com", "PutUserPolicy",
+        {"userName": "bob", "policyName": "tmp-debug",
+         "policyDocument": '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'},
+        None, cis_id(4, "a", 2), console=True)]))
+    G.append((A, "us-east-1", 2, [lambda t: call(  # an SCP: Organizations' CreatePolicy, not IAM's (4.15 instead)
+        A, "us-east-1", t, alice, "organizations.amazonaws.com", "CreatePolicy",
+        {"name": "deny-leave-organization", "description": "", "type": "SERVICE_CONTROL_POLICY",
+         "content": '{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"organizations:LeaveOrganization","Resource":"*"}]}'},
+        {"policy": {"policySummary": {"id": "p-" + hexs(8), "type": "SERVICE_CONTROL_POLICY"}}},
+        cis_id(4, "b", 1, also=[CIS[15]]), console=True)]))
+    G.append((A, "eu-west-1", 0, [lambda t: call(  # AWS IoT's CreatePolicy
+        A, "eu-west-1", t, ops_a, "iot.amazonaws.com", "CreatePolicy",
+        {"policyName": "thumbnailer-publish",
+         "policyDocument": '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Publish","Resource":"*"}]}'},
+        {"policyName": "thumbnailer-publish", "policyVersionId": "1"}, cis_id(4, "b", 2), session="thumbnailer",
+        ip=private_ip())]))
+
+    # ---- 4.5 CloudTrail configuration changes
+    G.append((A, "us-east-1", 2, [
+        lambda t: call(A, "us-east-1", t, bob, "cloudtrail.amazonaws.com", "StopLogging", {"name": trail_a}, None,
+                       cis_id(5, "a", 1), console=True),
+        lambda t: call(A, "us-east-1", t, alice, "cloudtrail.amazonaws.com", "StartLogging", {"name": trail_a}, None,
+                       cis_id(5, "a", 2), console=True),
+    ]))
+    G.append((B, "eu-west-1", 1, [lambda t: call(  # selectors that drop management events (not in the CIS list)
+        B, "eu-west-1", t, bot_b, "cloudtrail.amazonaws.com", "PutEventSelectors",
+        {"trailName": trail_b, "eventSelectors": [{"readWriteType": "All", "includeManagementEvents": False,
+                                                    "dataResources": [], "excludeManagementEventSources": []}]},
+        {"trailARN": trail_b}, cis_id(5, "a", 3), ua=UA_TF.format(api="cloudtrail", ver="1.43.2"))]))
+    G.append((B, "us-east-1", 0, [lambda t: call(  # tagging a trail changes no logging
+        B, "us-east-1", t, carol, "cloudtrail.amazonaws.com", "AddTags",
+        {"resourceId": trail_b, "tagsList": [{"key": "owner", "value": "security"}]}, None, cis_id(5, "b", 1),
+        console=True)]))
+
+    # ---- 4.6 console authentication failures
+    def c1506_failures(t, n):
+        if n == 0:
+            return console_login(B, "eu-west-1", t, user_login_ui(carol), "192.0.2.88", mfa_used="No", success=False,
+                                 event_id=cis_id(6, "a", 1))
+        if n == 1:  # unknown user name: CloudTrail hides it and logs another message
+            ui = {"type": "IAMUser", "principalId": "", "accountId": B, "accessKeyId": "",
+                  "userName": "HIDDEN_DUE_TO_SECURITY_REASONS"}
+            r = console_login(B, "eu-west-1", t, ui, "192.0.2.88", mfa_used="No", success=False,
+                              event_id=cis_id(6, "a", 2))
+            r["errorMessage"] = "No username found in supplied account"
+            return r
+        return console_login(B, "eu-west-1", t, user_login_ui(carol), carol.home_ip, mfa_used="Yes",
+                             event_id=cis_id(6, "b", 1))
+
+    G.append((B, "eu-west-1", 0, [lambda t: c1506_failures(t, 0), lambda t: c1506_failures(t, 1),
+                                  lambda t: c1506_failures(t, 2)]))
+
+    # ---- 4.7 KMS key disabled or scheduled for deletion
+    kB_eu2 = PB["kms_keys"]["eu-west-1"][1]
+    G.append((B, "eu-west-1", 0, [
+        lambda t: kms_call(B, "eu-west-1", t, PB["bot"], "DisableKey", {"keyId": kB_eu2}, None,
+                           cis_id(7, "a", 1, also=[MANDATORY[3]]), kB_eu2, console=False),
+        lambda t: kms_call(B, "eu-west-1", t, carol, "PutKeyPolicy",  # a key policy change, not a state change
+                           {"keyId": kB_eu2, "policyName": "default", "bypassPolicyLockoutSafetyCheck": False},
+                           None, cis_id(7, "b", 1), kB_eu2),
+    ]))
+
+    # ---- 4.8 S3 bucket policy changes
+    def c1508a01(t):
+        bucket = PA["buckets"][1]
+        host = f"{bucket}.s3.us-east-1.amazonaws.com"
+        pol = ('{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject",'
+               f'"Resource":"arn:aws:s3:::{bucket}/*"}}]}}')
+        return record(acct=A, region="us-east-1", t=t, ui=alice.identity(t), source="s3.amazonaws.com",
+                      name="PutBucketPolicy", ip=alice.home_ip, ua=UA_CLI[1].format(cmd="s3api.put-bucket-policy"),
+                      req={"bucketName": bucket, "Host": host, "policy": pol}, resp=None, extra=s3_extra(),
+                      read_only=False, request_id=s3_request_id(), event_id=cis_id(8, "a", 1), tls_host=host,
+                      resources=[{"accountId": A, "type": "AWS::S3::Bucket", "ARN": f"arn:aws:s3:::{bucket}"}])
+
+    def c1508a02(t):
+        bucket = PB["buckets"][2]
+        host = f"{bucket}.s3.eu-west-1.amazonaws.com"
+        return record(acct=B, region="eu-west-1", t=t, ui=bot_b.identity(t), source="s3.amazonaws.com",
+                      name="PutBucketLifecycle", ip=bot_b.home_ip, ua=UA_TF.format(api="s3", ver="1.64.0"),
+                      req={"bucketName": bucket, "Host": host, "lifecycle": "",
+                           "LifecycleConfiguration": {"Rule": {"ID": "expire-all", "Status": "Enabled",
+                                                               "Filter": {"Prefix": ""},
+                                                               "Expiration": {"Days": 1}}}},
+                      resp=None, extra=s3_extra(), read_only=False, request_id=s3_request_id(),
+                      event_id=cis_id(8, "a", 2), tls_host=host,
+                      resources=[{"accountId": B, "type": "AWS::S3::Bucket", "ARN": f"arn:aws:s3:::{bucket}"}])
+
+    def c1508b01(t):  # an object ACL is a data event, not a bucket policy
+        bucket, key = PA["buckets"][1], "reports/2026/10/daily.csv"
+        host = f"{bucket}.s3.eu-west-1.amazonaws.com"
+        return record(acct=A, region="eu-west-1", t=t, ui=alice.identity(t), source="s3.amazonaws.com",
+                      name="PutObjectAcl", ip=alice.home_ip, ua=UA_CLI[1].format(cmd="s3api.put-object-acl"),
+                      req={"bucketName": bucket, "Host": host, "key": key, "acl": "", "x-amz-acl": "public-read"},
+                      resp=None, extra=s3_extra(), read_only=False, version="1.08", management=False,
+                      request_id=s3_request_id(), event_id=cis_id(8, "b", 1), tls_host=host,
+                      resources=[{"type": "AWS::S3::Object", "ARN": f"arn:aws:s3:::{bucket}/{key}"},
+                                 {"accountId": A, "type": "AWS::S3::Bucket", "ARN": f"arn:aws:s3:::{bucket}"}])
+
+    def c1508b02(t):
+        bucket = PB["buckets"][0]
+        host = f"{bucket}.s3.us-east-1.amazonaws.com"
+        return record(acct=B, region="us-east-1", t=t, ui=aud_b.identity(t), source="s3.amazonaws.com",
+                      name="GetBucketPolicy", ip=public_ip(), ua=UA_GO.format(api="s3", ver="1.64.0"),
+                      req={"bucketName": bucket, "Host": host, "policy": ""}, resp=None, extra=s3_extra(),
+                      read_only=True, request_id=s3_request_id(), event_id=cis_id(8, "b", 2), tls_host=host)
+
+    G.append((A, "us-east-1", 0, [c1508a01]))
+    G.append((B, "eu-west-1", 2, [c1508a02]))
+    G.append((A, "eu-west-1", 1, [c1508b01]))
+    G.append((B, "us-east-1", 1, [c1508b02]))
+
+    # ---- 4.9 AWS Config changes
+    G.append((B, "us-east-1", 2, [
+        lambda t: call(B, "us-east-1", t, dave, "config.amazonaws.com", "StopConfigurationRecorder",
+                       {"configurationRecorderName": "default"}, None, cis_id(9, "a", 1)),
+        lambda t: call(B, "us-east-1", t, dave, "config.amazonaws.com", "DeleteDeliveryChannel",
+                       {"deliveryChannelName": "default"}, None, cis_id(9, "a", 2)),
+    ]))
+    G.append((A, "eu-west-1", 0, [
+        lambda t: call(A, "eu-west-1", t, alice, "config.amazonaws.com", "StartConfigurationRecorder",
+                       {"configurationRecorderName": "default"}, None, cis_id(9, "b", 1), console=True),
+        lambda t: call(A, "eu-west-1", t, bot_a, "config.amazonaws.com", "PutConfigRule",
+                       {"configRule": {"configRuleName": "s3-bucket-public-read-prohibited",
+                                       "source": {"owner": "AWS",
+                                                  "sourceIdentifier": "S3_BUCKET_PUBLIC_READ_PROHIBITED"}}},
+                       None, cis_id(9, "b", 2), ua=UA_TF.format(api="config", ver="1.50.1")),
+    ]))
+
+    # ---- 4.10 security group changes (the mandatory SG cases above count too)
+    new_sg = "sg-0" + hexs(16)
+    G.append((A, "eu-west-1", 1, [
+        lambda t: ec2_write(A, "eu-west-1", t, bot_a, "CreateSecurityGroup",
+                            {"groupName": "reporting-db", "groupDescription": "reporting database", "vpcId": vpc_a},
+                            ec2_resp({"groupId": new_sg}), cis_id(10, "a", 1)),
+        lambda t: ec2_write(A, "eu-west-1", t, bot_a, "AuthorizeSecurityGroupIngress",
+                            sg_ingress_req(new_sg, [perm("tcp", 5432, 5432, v4=["10.20.0.0/16"])]),
+                            ec2_resp({"securityGroupRuleSet": {"items": [
+                                sg_rule_item(A, new_sg, "tcp", 5432, 5432, v4="10.20.0.0/16")]}}),
+                            cis_id(10, "a", 2)),
+    ]))
+    G.append((B, "us-east-1", 0, [lambda t: ec2_write(  # moving an instance to other groups changes no rule
+        B, "us-east-1", t, carol, "ModifyInstanceAttribute",
+        {"instanceId": PB["instances"][1], "groupSet": {"items": [{"groupId": sgB[0]}, {"groupId": sgB[2]}]}},
+        ec2_resp(), cis_id(10, "b", 1), console=True)]))
+    G.append((A, "us-east-1", 2, [lambda t: ec2_write(  # a description-only edit, not in the CIS list
+        A, "us-east-1", t, bot_a, "UpdateSecurityGroupRuleDescriptionsIngress",
+        {"groupId": sgA[3], "ipPermissions": {"items": [perm("tcp", 443, 443, v4=["10.0.0.0/16"], desc="internal ALB")]}},
+        ec2_resp(), cis_id(10, "b", 2))]))
+
+    # ---- 4.11 NACL changes
+    acl_b = "acl-0" + hexs(16)
+    G.append((B, "eu-west-1", 2, [lambda t: ec2_write(
+        B, "eu-west-1", t, dave, "CreateNetworkAclEntry",
+        {"networkAclId": acl_b, "ruleNumber": 90, "egress": False, "ruleAction": "allow", "icmpTypeCode": {},
+         "portRange": {"from": 22, "to": 22}, "aclProtocol": "6", "cidrBlock": "0.0.0.0/0"},
+        ec2_resp(), cis_id(11, "a", 1), console=True)]))
+    G.append((A, "us-east-1", 0, [lambda t: call(
+        A, "us-east-1", t, aud_a, "ec2.amazonaws.com", "DescribeNetworkAcls",
+        {"networkAclIdSet": {}, "filterSet": {}}, None, cis_id(11, "b", 1), read_only=True,
+        ua=UA_GO.format(api="ec2", ver="1.177.0"), ip=public_ip())]))
+
+    # ---- 4.12 network gateways and 4.13 route tables: an internet path for a private VPC
+    igw_a, rtb_a = "igw-0" + hexs(16), "rtb-0" + hexs(16)
+    G.append((A, "eu-west-1", 2, [
+        lambda t: ec2_write(A, "eu-west-1", t, bob, "CreateInternetGateway", {},
+                            ec2_resp({"internetGateway": {"internetGatewayId": igw_a, "attachmentSet": {}}}),
+                            cis_id(12, "a", 1), console=True),
+        lambda t: ec2_write(A, "eu-west-1", t, bob, "AttachInternetGateway",
+                            {"internetGatewayId": igw_a, "vpcId": vpc_a}, ec2_resp(), cis_id(12, "a", 2),
+                            console=True),
+        lambda t: ec2_write(A, "eu-west-1", t, bob, "CreateRoute",
+                            {"routeTableId": rtb_a, "destinationCidrBlock": "0.0.0.0/0", "gatewayId": igw_a},
+                            ec2_resp(), cis_id(13, "a", 1), console=True),
+    ]))
+    G.append((B, "us-east-1", 1, [lambda t: ec2_write(  # NAT gateways are not in the CIS list
+        B, "us-east-1", t, bot_b, "CreateNatGateway",
+        {"CreateNatGatewayRequest": {"SubnetId": "subnet-0" + hexs(16), "AllocationId": "eipalloc-0" + hexs(16),
+                                     "ConnectivityType": "public"}},
+        {"CreateNatGatewayResponse": {"natGateway": {"natGatewayId": "nat-0" + hexs(16), "state": "pending"}}},
+        cis_id(12, "b", 1))]))
+    G.append((B, "eu-west-1", 0, [lambda t: ec2_write(
+        B, "eu-west-1", t, bot_b, "ReplaceRouteTableAssociation",
+        {"associationId": "rtbassoc-0" + hexs(16), "routeTableId": "rtb-0" + hexs(16)},
+        ec2_resp({"newAssociationId": "rtbassoc-0" + hexs(16)}), cis_id(13, "a", 2))]))
+    G.append((B, "eu-west-1", 1, [lambda t: call(  # API Gateway v2 routes are HTTP paths
+        B, "eu-west-1", t, bot_b, "apigateway.amazonaws.com", "CreateRoute",
+        {"apiId": hexs(10), "routeKey": "GET /orders", "target": "integrations/" + hexs(7)},
+        {"routeId": hexs(7), "routeKey": "GET /orders"}, cis_id(13, "b", 1),
+        ua=UA_TF.format(api="apigatewayv2", ver="1.23.4"))]))
+
+    # ---- 4.14 VPC changes: a peering between the two accounts
+    pcx = "pcx-0" + hexs(16)
+    G.append((A, "us-east-1", 1, [lambda t: ec2_write(
+        A, "us-east-1", t, bob, "CreateVpcPeeringConnection",
+        {"vpcId": vpc_a, "peerVpcId": vpc_b, "peerOwnerId": B},
+        ec2_resp({"vpcPeeringConnection": {"vpcPeeringConnectionId": pcx}}), cis_id(14, "a", 1), console=True)]))
+    G.append((B, "us-east-1", 1, [lambda t: ec2_write(
+        B, "us-east-1", t, dave, "AcceptVpcPeeringConnection", {"vpcPeeringConnectionId": pcx},
+        ec2_resp({"vpcPeeringConnection": {"vpcPeeringConnectionId": pcx}}), cis_id(14, "a", 2), console=True)]))
+    G.append((A, "eu-west-1", 0, [lambda t: ec2_write(  # VPC endpoints are not in the CIS list
+        A, "eu-west-1", t, bot_a, "CreateVpcEndpoint",
+        {"CreateVpcEndpointRequest": {"VpcId": vpc_a, "ServiceName": "com.amazonaws.eu-west-1.s3",
+                                      "VpcEndpointType": "Gateway"}},
+        {"CreateVpcEndpointResponse": {"vpcEndpoint": {"vpcEndpointId": "vpce-0" + hexs(16)}}},
+        cis_id(14, "b", 1))]))
+
+    # ---- 4.15 Organizations changes (plus 4b01, the SCP created above)
+    G.append((B, "us-east-1", 2, [lambda t: call(
+        B, "us-east-1", t, carol, "organizations.amazonaws.com", "LeaveOrganization", None, None,
+        cis_id(15, "a", 1), console=True)]))
+    G.append((A, "us-east-1", 0, [lambda t: call(
+        A, "us-east-1", t, alice, "organizations.amazonaws.com", "DetachPolicy",
+        {"policyId": "p-" + hexs(8), "targetId": "ou-" + hexs(4) + "-" + hexs(8)}, None, cis_id(15, "a", 2),
+        console=True)]))
+    G.append((A, "eu-west-1", 1, [lambda t: call(  # AWS IoT's AttachPolicy
+        A, "eu-west-1", t, ops_a, "iot.amazonaws.com", "AttachPolicy",
+        {"policyName": "thumbnailer-publish", "target": f"arn:aws:iot:eu-west-1:{A}:cert/{hexs(64)}"}, None,
+        cis_id(15, "b", 1), session="thumbnailer", ip=private_ip())]))
+    G.append((A, "us-east-1", 1, [lambda t: call(
+        A, "us-east-1", t, aud_a, "organizations.amazonaws.com", "ListAccounts", None, None, cis_id(15, "b", 2),
+        read_only=True, ua=UA_GO.format(api="organizations", ver="1.34.2"), ip=public_ip())]))
 
     # ---------------- misc: one pre-2014 style record (eventVersion 1.01, no eventType) ----------------
     def old_style(t):
@@ -1039,7 +1410,7 @@ def _ends0(v) -> bool:
     return isinstance(v, str) and v.endswith("/0")
 
 
-def evaluate(r: dict) -> list[str]:
+def evaluate_mandatory(r: dict) -> list[str]:
     hits = []
     ui = r.get("userIdentity") or {}
     # 1. root_account_usage
@@ -1077,6 +1448,81 @@ def evaluate(r: dict) -> list[str]:
         if world:
             hits.append("security_group_opened_to_world")
     return hits
+
+
+
+# The CIS AWS Foundations monitoring controls, from the benchmark's metric
+# filters (v1.4-v5 text), with the corrections that rules/cis/ documents:
+# 4.1 groups the errorCode terms before the exclusions, 4.2 uses the IAM-user
+# Success form, 4.4 and 4.13 require the IAM and EC2 event sources (as
+# Security Hub does), 4.5 adds PutEventSelectors, 4.6 also counts a Failure
+# outcome, 4.9 adds DeleteConfigurationRecorder, 4.10 adds
+# ModifySecurityGroupRules (as v5 does).  Failed calls count wherever the
+# metric filters count them (all but 4.2, which asks for a successful sign-in).
+CIS_NAMES = {
+    4: ("iam.amazonaws.com", {"DeleteGroupPolicy", "DeleteRolePolicy", "DeleteUserPolicy", "PutGroupPolicy",
+                              "PutRolePolicy", "PutUserPolicy", "CreatePolicy", "DeletePolicy", "CreatePolicyVersion",
+                              "DeletePolicyVersion", "AttachRolePolicy", "DetachRolePolicy", "AttachUserPolicy",
+                              "DetachUserPolicy", "AttachGroupPolicy", "DetachGroupPolicy"}),
+    5: (None, {"CreateTrail", "UpdateTrail", "DeleteTrail", "StartLogging", "StopLogging", "PutEventSelectors"}),
+    7: ("kms.amazonaws.com", {"DisableKey", "ScheduleKeyDeletion"}),
+    8: ("s3.amazonaws.com", {"PutBucketAcl", "PutBucketPolicy", "PutBucketCors", "PutBucketLifecycle",
+                             "PutBucketReplication", "DeleteBucketPolicy", "DeleteBucketCors",
+                             "DeleteBucketLifecycle", "DeleteBucketReplication"}),
+    9: ("config.amazonaws.com", {"StopConfigurationRecorder", "DeleteDeliveryChannel", "PutDeliveryChannel",
+                                 "PutConfigurationRecorder", "DeleteConfigurationRecorder"}),
+    10: (None, {"AuthorizeSecurityGroupIngress", "AuthorizeSecurityGroupEgress", "RevokeSecurityGroupIngress",
+                "RevokeSecurityGroupEgress", "CreateSecurityGroup", "DeleteSecurityGroup", "ModifySecurityGroupRules"}),
+    11: (None, {"CreateNetworkAcl", "CreateNetworkAclEntry", "DeleteNetworkAcl", "DeleteNetworkAclEntry",
+                "ReplaceNetworkAclEntry", "ReplaceNetworkAclAssociation"}),
+    12: (None, {"CreateCustomerGateway", "DeleteCustomerGateway", "AttachInternetGateway", "CreateInternetGateway",
+                "DeleteInternetGateway", "DetachInternetGateway"}),
+    13: ("ec2.amazonaws.com", {"CreateRoute", "CreateRouteTable", "ReplaceRoute", "ReplaceRouteTableAssociation",
+                               "DeleteRouteTable", "DeleteRoute", "DisassociateRouteTable"}),
+    14: (None, {"CreateVpc", "DeleteVpc", "ModifyVpcAttribute", "AcceptVpcPeeringConnection",
+                "CreateVpcPeeringConnection", "DeleteVpcPeeringConnection", "RejectVpcPeeringConnection",
+                "AttachClassicLinkVpc", "DetachClassicLinkVpc", "DisableVpcClassicLink", "EnableVpcClassicLink"}),
+    15: ("organizations.amazonaws.com", {"AcceptHandshake", "AttachPolicy", "CreateAccount",
+                                         "CreateOrganizationalUnit", "CreatePolicy", "DeclineHandshake",
+                                         "DeleteOrganization", "DeleteOrganizationalUnit", "DeletePolicy",
+                                         "DetachPolicy", "DisablePolicyType", "EnablePolicyType",
+                                         "InviteAccountToOrganization", "LeaveOrganization", "MoveAccount",
+                                         "RemoveAccountFromOrganization", "UpdatePolicy", "UpdateOrganizationalUnit"}),
+}
+
+
+def evaluate_cis(r: dict) -> list[str]:
+    hits = []
+    ui = r.get("userIdentity") or {}
+    name, source = r.get("eventName"), r.get("eventSource")
+    err = r.get("errorCode")
+    # 4.1 refused calls, except log deliveries and the console's HeadBucket probes
+    if (isinstance(err, str) and (err.endswith("UnauthorizedOperation") or err.startswith("AccessDenied"))
+            and r.get("sourceIPAddress") != "delivery.logs.amazonaws.com" and name != "HeadBucket"):
+        hits.append(CIS[1])
+    # 4.2 successful IAM-user console sign-in whose MFAUsed is not "Yes"
+    mfa = (r.get("additionalEventData") or {}).get("MFAUsed")
+    if (name == "ConsoleLogin" and ui.get("type") == "IAMUser"
+            and _get(r, "responseElements", "ConsoleLogin") == "Success"
+            and not (isinstance(mfa, str) and mfa.lower() == "yes")):
+        hits.append(CIS[2])
+    # 4.3 root, not on a service's behalf, not a service event
+    if ui.get("type") == "Root" and "invokedBy" not in ui and r.get("eventType") != "AwsServiceEvent":
+        hits.append(CIS[3])
+    # 4.6 failed console sign-in
+    if name == "ConsoleLogin" and (r.get("errorMessage") == "Failed authentication"
+                                   or _get(r, "responseElements", "ConsoleLogin") == "Failure"):
+        hits.append(CIS[6])
+    # 4.4, 4.5, 4.7-4.15: an event name of the control's list (from its event source, where it names one)
+    for control, (src, names) in CIS_NAMES.items():
+        if name in names and (src is None or source == src):
+            hits.append(CIS[control])
+    return hits
+
+
+def evaluate(r: dict) -> list[str]:
+    """Every rule of the shipped set that fires on `r`."""
+    return evaluate_mandatory(r) + evaluate_cis(r)
 
 
 # --------------------------------------------------------------------------
@@ -1131,7 +1577,7 @@ def main() -> None:
         t = f["start"] + dt.timedelta(seconds=rng.randint(0, span - 20 * len(builders)))
         for b in builders:
             rec = b(t)
-            assert rec["eventID"].startswith("feed"), rec["eventID"]
+            assert rec["eventID"] in EXPECT, rec["eventID"]
             assert rec["awsRegion"] == region and rec.get("recipientAccountId", acct) == acct
             f["records"].append(rec)
             planted.append(rec)
@@ -1191,7 +1637,12 @@ def main() -> None:
     (digest_dir / digest_name).write_bytes(gz_bytes(compact(digest)))
 
     # 6. verify by re-reading everything from disk with the reference evaluator
-    expected = sorted((rule, r["eventID"]) for r in planted for rule in evaluate(r))
+    assert set(EXPECT) == {r["eventID"] for r in planted}
+    for r in planted:
+        fired = evaluate(r)
+        assert len(fired) == len(set(fired)), fired
+        assert set(fired) == EXPECT[r["eventID"]], (r["eventID"], sorted(fired), sorted(EXPECT[r["eventID"]]))
+    expected = sorted((rule, eid) for eid, rules in EXPECT.items() for rule in rules)
     got, ids, n_records, n_files = [], set(), 0, 0
     for p in sorted(LOG_ROOT.rglob("*.json.gz")):
         doc = json.loads(gzip.decompress(p.read_bytes()))
@@ -1206,11 +1657,11 @@ def main() -> None:
             got.extend((rule, r["eventID"]) for rule in evaluate(r))
     got.sort()
     assert got == expected, f"background records match rules: {sorted(set(got) - set(expected))}"
-    planted_pos = sorted((rule, r["eventID"]) for r in planted for rule in evaluate(r))
-    # every planted positive is an "a" id, every "b" id matches nothing
-    assert all(eid[5] == "a" for _, eid in planted_pos), planted_pos
-    assert {eid for _, eid in planted_pos} == {r["eventID"] for r in planted if r["eventID"][5] == "a"}
-    assert len(planted_pos) == len({eid for _, eid in planted_pos}), "a planted event matches two rules"
+    # every rule has a planted positive of its own, every CIS control a tricky negative of its own
+    own = {eid[:6] for eid in EXPECT}
+    assert all(f"feed{n}a" in own for n in MANDATORY), own
+    assert all(f"c15{n:02d}a" in own and f"c15{n:02d}b" in own for n in CIS), own
+    assert {rule for rule, _ in expected} == set(MANDATORY.values()) | set(CIS.values())
     assert sum(1 for r in planted if "eventType" not in r) == 1
 
     with open(OUT / "expected-alerts.tsv", "w", newline="\n") as fh:
@@ -1221,12 +1672,13 @@ def main() -> None:
     per_rule = {}
     for rule, _ in expected:
         per_rule[rule] = per_rule.get(rule, 0) + 1
-    neg = sum(1 for r in planted if r["eventID"][5] == "b")
+    pos = sum(1 for r in planted if r["eventID"][5] == "a")
+    neg = len(planted) - pos
     size = sum(p.stat().st_size for p in LOG_ROOT.rglob("*") if p.is_file())
     print(f"log files: {n_files} (+1 digest file), records: {n_records}, bytes on disk: {size}")
-    print(f"planted: {len(planted)} events ({len(expected)} positives, {neg} tricky negatives)")
-    for rule in sorted(per_rule):
-        print(f"  {rule}: {per_rule[rule]} positives")
+    print(f"planted: {len(planted)} events ({pos} positives, {neg} tricky negatives), {len(expected)} alerts")
+    for rule in list(MANDATORY.values()) + list(CIS.values()):
+        print(f"  {rule}: {per_rule[rule]} alerts")
     print(f"digest: {rel(digest_dir / digest_name)} ({len(in_digest)} log files)")
 
 

@@ -64,13 +64,13 @@ fn activity_events_equal_records_and_survive_rescans() {
     let data = tempfile::tempdir().unwrap();
     let logs = repo().join("sample-logs");
     assert!(scan(data.path(), &[&logs], &[]).status.success());
-    assert_eq!(records(data.path()), 3244);
-    assert_eq!(activity_total(data.path()), 3244);
+    assert_eq!(records(data.path()), sample_records());
+    assert_eq!(activity_total(data.path()), sample_records());
     let before = activity_dump(data.path());
     assert!(scan(data.path(), &[&logs], &[]).status.success());
     assert!(scan(data.path(), &[&logs], &["--reprocess"]).status.success());
     assert_eq!(activity_dump(data.path()), before, "a re-scan changed the aggregates");
-    assert_eq!(activity_total(data.path()), 3244);
+    assert_eq!(activity_total(data.path()), sample_records());
 }
 
 #[test]
@@ -159,9 +159,13 @@ fn crash_then_rerun(hook: &str, extra: &[&str], clean_dump: &str) {
         clean_dump,
         "{hook}: totals differ from a clean run"
     );
-    assert_eq!(count(data.path(), "SELECT COUNT(*) FROM alerts"), 14, "{hook}");
+    assert_eq!(
+        count(data.path(), "SELECT COUNT(*) FROM alerts"),
+        sample_alert_count(),
+        "{hook}"
+    );
     assert_eq!(count(data.path(), "SELECT COUNT(*) FROM objects"), 102, "{hook}");
-    assert_eq!(records(data.path()), 3244, "{hook}");
+    assert_eq!(records(data.path()), sample_records(), "{hook}");
     // The Parquet files alone (no staged rows are left after a finished run)
     // hold the exact totals too.
     assert_eq!(count(data.path(), "SELECT COUNT(*) FROM activity_staging"), 0);
@@ -169,7 +173,7 @@ fn crash_then_rerun(hook: &str, extra: &[&str], clean_dump: &str) {
         "import duckdb; print(duckdb.sql(\"SELECT SUM(events) FROM read_parquet('{}/aggregates/activity/*/*.parquet')\").fetchall()[0][0])",
         data.path().display()
     ));
-    assert_eq!(dd, "3244", "{hook}");
+    assert_eq!(dd, sample_records().to_string(), "{hook}");
 }
 
 #[test]
@@ -252,19 +256,19 @@ fn alerts_listing_filters_and_show() {
         stdout(&out).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
     };
     let all = list(&[]);
-    assert_eq!(all.len(), 14);
+    assert_eq!(all.len() as i64, sample_alert_count());
     let times: Vec<&str> = all.iter().map(|a| a["event_time"].as_str().unwrap()).collect();
     let mut sorted = times.clone();
     sorted.sort_by(|a, b| b.cmp(a));
     assert_eq!(times, sorted, "newest first");
-    assert_eq!(list(&["--rule", "kms_key_deletion"]).len(), 2);
-    assert_eq!(list(&["--severity", "medium"]).len(), 2);
-    assert_eq!(list(&["--severity", "medium+"]).len(), 14);
-    assert_eq!(list(&["--severity", "high+"]).len(), 12);
-    assert_eq!(list(&["--account", "444455556666"]).len(), 7);
-    assert_eq!(list(&["--principal", "ROOT"]).len(), 4);
-    assert_eq!(list(&["--since", "2026-10-07"]).len(), 5);
-    assert_eq!(list(&["--since", "2026-10-06", "--until", "2026-10-07"]).len(), 6);
+    assert_eq!(list(&["--rule", "kms_key_deletion"]).len(), 3);
+    assert_eq!(list(&["--severity", "medium"]).len(), 18);
+    assert_eq!(list(&["--severity", "medium+"]).len(), 45);
+    assert_eq!(list(&["--severity", "high+"]).len(), 27);
+    assert_eq!(list(&["--account", "444455556666"]).len(), 34);
+    assert_eq!(list(&["--principal", "ROOT"]).len(), 10);
+    assert_eq!(list(&["--since", "2026-10-07"]).len(), 27);
+    assert_eq!(list(&["--since", "2026-10-06", "--until", "2026-10-07"]).len(), 23);
     assert_eq!(list(&["--limit", "3"]).len(), 3);
     assert_eq!(list(&["--since", "1h"]).len(), 0, "sample data is older than an hour");
     // A quote in a filter is data, not SQL.
@@ -290,17 +294,33 @@ fn readme_queries_work_as_written() {
     let data = tempfile::tempdir().unwrap();
     assert!(scan(data.path(), &[&repo().join("sample-logs")], &[]).status.success());
     let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
-    // Every `trailwatch query "..."` line of the README runs and prints rows.
-    let queries: Vec<&str> = readme
-        .lines()
-        .filter(|l| !l.contains("<SQL>"))
-        .filter_map(|l| l.strip_prefix("trailwatch query \""))
-        .map(|l| l.trim_end().trim_end_matches('"'))
-        .collect();
-    assert!(queries.len() >= 3, "{queries:?}");
-    for q in queries {
+    let lines: Vec<&str> = readme.lines().collect();
+    // Every `trailwatch query "..."` line of the README runs, and prints
+    // exactly the output block that follows it (a README edited by hand, or
+    // left behind when sample-logs change, fails here).
+    let mut checked = 0;
+    for (i, line) in lines.iter().enumerate() {
+        let Some(q) = line.strip_prefix("trailwatch query \"") else {
+            continue;
+        };
+        if q.contains("<SQL>") {
+            continue;
+        }
+        let q = q.trim_end().trim_end_matches('"');
+        assert_eq!(
+            lines[i + 1..i + 3],
+            ["```", "```"],
+            "{q}: no output block after the command"
+        );
+        let block: Vec<&str> = lines[i + 3..].iter().copied().take_while(|l| *l != "```").collect();
         let out = run(bin().args(["query", "--data-dir"]).arg(data.path()).arg(q));
         assert!(out.status.success(), "{q}: {}", stderr(&out));
-        assert!(stdout(&out).lines().count() >= 2, "{q}: no rows");
+        let got = stdout(&out);
+        let got: Vec<&str> = got.lines().map(str::trim_end).collect();
+        let want: Vec<&str> = block.iter().map(|l| l.trim_end()).collect();
+        assert!(got.len() >= 2, "{q}: no rows");
+        assert_eq!(got, want, "{q}: README output block differs from a real run");
+        checked += 1;
     }
+    assert!(checked >= 3, "{checked}");
 }

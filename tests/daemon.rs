@@ -229,7 +229,7 @@ fn notifications_drain_to_exactly_the_scan_alerts() {
     );
     // Aggregates flushed on shutdown: totals exact.
     assert_eq!(count(data.path(), "SELECT COUNT(*) FROM activity_staging"), 0);
-    assert_eq!(count(data.path(), "SELECT SUM(records) FROM objects"), 3244);
+    assert_eq!(count(data.path(), "SELECT SUM(records) FROM objects"), sample_records());
 }
 
 #[test]
@@ -474,5 +474,5 @@ fn moto_killed_and_restarted_mid_run_loses_nothing() {
     assert!(log.contains("receiving from SQS failed; retrying"), "{log}");
     assert_eq!(alert_pairs(data.path()), expected_sample_alerts());
     assert_eq!(count(data.path(), "SELECT COUNT(*) FROM objects"), 102);
-    assert_eq!(count(data.path(), "SELECT SUM(records) FROM objects"), 3244);
+    assert_eq!(count(data.path(), "SELECT SUM(records) FROM objects"), sample_records());
 }

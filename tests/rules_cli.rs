@@ -14,10 +14,29 @@ fn rules_test_runs_every_embedded_case() {
         "console_login_without_mfa",
         "kms_key_deletion",
         "security_group_opened_to_world",
+        "cis_4_01_unauthorized_api_calls",
+        "cis_4_02_console_login_without_mfa",
+        "cis_4_03_root_usage",
+        "cis_4_04_iam_policy_changes",
+        "cis_4_05_cloudtrail_config_changes",
+        "cis_4_06_console_auth_failures",
+        "cis_4_07_cmk_disabled_or_deleted",
+        "cis_4_08_s3_bucket_policy_changes",
+        "cis_4_09_config_changes",
+        "cis_4_10_security_group_changes",
+        "cis_4_11_nacl_changes",
+        "cis_4_12_network_gateway_changes",
+        "cis_4_13_route_table_changes",
+        "cis_4_14_vpc_changes",
+        "cis_4_15_organizations_changes",
     ] {
-        assert!(text.lines().any(|l| l.starts_with(name) && l.ends_with("ok")), "{text}");
+        assert!(
+            text.lines().any(|l| l.starts_with(name) && l.ends_with("ok")),
+            "{name}: {text}"
+        );
     }
-    assert!(text.contains("4 rules, 30 cases, 0 failed, 0 load errors"), "{text}");
+    // The 4 mandatory rules carry 30 cases, the 15 CIS rules 100.
+    assert!(text.contains("19 rules, 130 cases, 0 failed, 0 load errors"), "{text}");
 }
 
 #[test]
@@ -98,7 +117,7 @@ fn rules_list_shows_fields_and_dispatch() {
         "{text}"
     );
     assert!(
-        stderr(&out).contains("4 rules: 3 dispatched by eventName"),
+        stderr(&out).contains("19 rules: 16 dispatched by eventName, 0 by eventSource, 3 on every record"),
         "{}",
         stderr(&out)
     );
@@ -120,7 +139,7 @@ fn scan_csv_output_has_a_header_and_one_row_per_alert() {
             .unwrap()
             .starts_with("rule,rule_id,title,severity,event_id,event_time")
     );
-    assert_eq!(lines.count(), 14);
+    assert_eq!(lines.count() as i64, sample_alert_count());
 }
 
 fn sigmahq() -> std::path::PathBuf {

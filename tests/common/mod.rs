@@ -78,6 +78,29 @@ pub fn expected_sample_alerts() -> Vec<(String, String)> {
     v
 }
 
+/// How many records the sample-logs delivery files hold, counted here from
+/// the files themselves (gunzip + JSON), independently of trailwatch.
+pub fn sample_records() -> i64 {
+    use std::io::Read;
+    let mut n = 0;
+    for p in log_files(&repo().join("sample-logs")) {
+        let mut text = String::new();
+        flate2::read::MultiGzDecoder::new(std::fs::File::open(&p).unwrap())
+            .read_to_string(&mut text)
+            .unwrap();
+        let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+        if let Some(records) = doc.get("Records") {
+            n += records.as_array().unwrap().len() as i64;
+        }
+    }
+    n
+}
+
+/// How many alerts a scan of sample-logs must produce (expected-alerts.tsv).
+pub fn sample_alert_count() -> i64 {
+    expected_sample_alerts().len() as i64
+}
+
 pub fn gzip(data: &[u8]) -> Vec<u8> {
     use std::io::Write;
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
