@@ -258,7 +258,7 @@ const UNIT_TESTED: &[(&str, &[&str])] = &[
         &["contains_all_needs_every_value", "re_sub_modifiers_i_m_s"],
     ),
     ("field map (AND)", &["map_is_and_list_is_or_case_insensitive"]),
-    ("list of maps (OR)", &["map_is_and_list_is_or_case_insensitive"]),
+    ("list of maps (OR)", &["list_of_maps_is_an_or_of_ands"]),
     ("value list (OR)", &["map_is_and_list_is_or_case_insensitive"]),
     (
         "value null",
@@ -322,7 +322,7 @@ const UNIT_TESTED: &[(&str, &[&str])] = &[
     ),
     ("condition 1 of them", &["parentheses_and_every_quantifier_form"]),
     ("condition all of them", &["parentheses_and_every_quantifier_form"]),
-    ("condition list", &["map_is_and_list_is_or_case_insensitive"]),
+    ("condition list", &["condition_list_is_an_or"]),
 ];
 
 fn has_unescaped_wildcard(s: &str) -> (bool, bool) {
@@ -330,10 +330,12 @@ fn has_unescaped_wildcard(s: &str) -> (bool, bool) {
     let mut chars = s.chars().peekable();
     while let Some(c) = chars.next() {
         match c {
-            '\\' if matches!(chars.peek(), Some('*' | '?' | '\\')) => {
-                if chars.next() != Some('\\') {
-                    escaped = true;
-                }
+            '\\' if matches!(chars.peek(), Some('*' | '?')) => {
+                chars.next();
+                escaped = true;
+            }
+            '\\' if chars.peek() == Some(&'\\') => {
+                chars.next();
             }
             '*' | '?' => wild = true,
             _ => {}

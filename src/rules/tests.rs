@@ -784,3 +784,31 @@ fn expanded_event_names_still_dispatch_by_index() {
     assert!(fires(&s, r#"{"eventName":"StopLogging"}"#));
     assert!(!fires(&s, r#"{"eventName":"StartLogging"}"#));
 }
+
+#[test]
+fn list_of_maps_is_an_or_of_ands() {
+    let s = rule(
+        "  sel:\n    eventName: X\n  filter:\n    - eventSource: ssm.amazonaws.com\n    - sourceIPAddress: AWS Internal\n      userAgent: AWS Internal\n  condition: sel and not filter",
+    );
+    assert!(!fires(
+        &s,
+        r#"{"eventName":"X","eventSource":"ssm.amazonaws.com","sourceIPAddress":"192.0.2.1"}"#
+    ));
+    assert!(!fires(
+        &s,
+        r#"{"eventName":"X","eventSource":"s3.amazonaws.com","sourceIPAddress":"AWS Internal","userAgent":"AWS Internal"}"#
+    ));
+    // The second map needs both of its fields.
+    assert!(fires(
+        &s,
+        r#"{"eventName":"X","eventSource":"s3.amazonaws.com","sourceIPAddress":"AWS Internal","userAgent":"aws-cli"}"#
+    ));
+}
+
+#[test]
+fn condition_list_is_an_or() {
+    let s = rule("  a:\n    eventName: A\n  b:\n    eventName: B\n  condition:\n    - a\n    - b");
+    assert!(fires(&s, r#"{"eventName":"A"}"#));
+    assert!(fires(&s, r#"{"eventName":"B"}"#));
+    assert!(!fires(&s, r#"{"eventName":"C"}"#));
+}
