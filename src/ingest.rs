@@ -143,12 +143,9 @@ impl S3Ingest {
         message_id: Option<&str>,
     ) -> Result<ObjectOutcome, S3Error> {
         let (body, fetched) = s3::open_object(&self.s3, &o.bucket, &o.key, self.opts.max_object_bytes).await?;
-        if let Some(ms) = std::env::var("TRAILWATCH_TEST_SLOW_OBJECT_MS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-        {
+        if let Some(d) = crate::testhook::slow_object() {
             // Test-only: stands in for a huge object.
-            tokio::time::sleep(Duration::from_millis(ms)).await;
+            tokio::time::sleep(d).await;
         }
         let meta = ObjectMeta {
             name: uri.to_owned(),
@@ -201,6 +198,9 @@ impl<R: std::io::Read> std::io::Read for NetReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         match self.inner.read(buf) {
             Ok(n) => {
+                if self.bytes == 0 && n > 0 {
+                    crate::testhook::hit("mid_download");
+                }
                 self.bytes += n as u64;
                 Ok(n)
             }

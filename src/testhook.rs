@@ -1,11 +1,23 @@
-//! Crash-test hooks. `TRAILWATCH_TEST_ABORT_AT=<point>[:<n>]` makes the
-//! process abort (as SIGKILL would leave it: no destructors, no flushing)
-//! the n-th time (default 1st) it reaches the named point. Points:
-//! `before_commit`, `after_commit`, `flush_begun`, `flush_written`,
-//! `compact_written`, `before_delete`. Unset, a hook is one relaxed atomic load.
+//! Crash- and fault-test hooks, compiled in but inert unless their
+//! environment variable is set (each is read once; unset, a hook costs one
+//! atomic load).
+//!
+//! * `TRAILWATCH_TEST_ABORT_AT=<point>[:<n>]` makes the process abort (as
+//!   SIGKILL would leave it: no destructors, no flushing) the n-th time
+//!   (default 1st) it reaches the named point. Points, in the order an object
+//!   meets them: `mid_download` (first body bytes of an S3 object read, the
+//!   rest not yet), `mid_decode` (the object's first record evaluated, the
+//!   others not yet), `before_commit`, `after_commit`, `before_delete` (SQS),
+//!   and for the aggregates `flush_begun`, `flush_written`, `compact_begun`
+//!   (the compaction is recorded, nothing written), `compact_written`.
+//! * `TRAILWATCH_TEST_SLOW_OBJECT_MS=<ms>` delays every object by that much
+//!   after it is opened (an S3 object whose headers arrived, a local file
+//!   read into memory) and before it is decoded: it stands in for a huge
+//!   object, so that kills land while objects are in flight.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 struct Hook {
     point: String,
@@ -38,4 +50,16 @@ pub fn hit(point: &str) {
             std::process::abort();
         }
     }
+}
+
+/// The artificial per-object delay, if `TRAILWATCH_TEST_SLOW_OBJECT_MS` is set.
+pub fn slow_object() -> Option<Duration> {
+    static SLOW: OnceLock<Option<Duration>> = OnceLock::new();
+    *SLOW.get_or_init(|| {
+        std::env::var("TRAILWATCH_TEST_SLOW_OBJECT_MS")
+            .ok()?
+            .parse()
+            .ok()
+            .map(Duration::from_millis)
+    })
 }

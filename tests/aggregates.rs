@@ -324,3 +324,33 @@ fn readme_queries_work_as_written() {
     }
     assert!(checked >= 3, "{checked}");
 }
+
+#[test]
+fn compaction_recorded_without_its_file_name_deleted_every_part() {
+    // Bug: the pending compaction row was inserted and given its file name
+    // in two separate autocommits. A crash between them left a row whose
+    // `new_file` was empty, and recovery, seeing `dir.join("")` (the
+    // partition directory itself) exist, deleted every old part.
+    let data = tempfile::tempdir().unwrap();
+    let logs = repo().join("sample-logs");
+    let out = scan(
+        data.path(),
+        &[&logs],
+        &["--flush-rows", "300", "--batch-objects", "5", "--threads", "1"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let dump = activity_dump(data.path());
+    let crashed = run(bin()
+        .env("TRAILWATCH_TEST_ABORT_AT", "compact_begun:1")
+        .args(["compact", "--data-dir"])
+        .arg(data.path()));
+    assert!(
+        stderr(&crashed).contains("test hook: aborting at compact_begun"),
+        "{}",
+        stderr(&crashed)
+    );
+    let out = run(bin().args(["compact", "--data-dir"]).arg(data.path()));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(activity_total(data.path()), 3244, "parts were lost");
+    assert!(activity_dump(data.path()) == dump, "the activity table changed");
+}

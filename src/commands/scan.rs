@@ -268,6 +268,10 @@ fn process_file(worker: &mut Worker, raw: &mut Vec<u8>, f: LocalFile) -> ObjectO
             outcome: Outcome::Failed(ObjectError::Source(SourceError::Io { path: f.path, source })),
         };
     }
+    if let Some(d) = trailwatch::testhook::slow_object() {
+        // Test-only: stands in for a huge file.
+        std::thread::sleep(d);
+    }
     meta.fingerprint = format!("blake3:{}", blake3::hash(raw).to_hex());
     worker.process(meta, &raw[..])
 }

@@ -197,9 +197,14 @@ impl Worker {
         let activity = &mut self.activity;
         activity.take();
         let mut alerts = Vec::new();
+        let mut first = true;
         let stats = self.decoder.decode(name, &mut self.buf, len, |rec| {
             rules.evaluate(&rec, |rule| alerts.push(Alert::new(rule, &rec, name)));
             activity.add(&rec);
+            if first {
+                first = false;
+                crate::testhook::hit("mid_decode");
+            }
         })?;
         Ok((stats, alerts))
     }

@@ -211,7 +211,9 @@ impl Aggregates {
         for (id, dir, new_file, old) in compactions {
             let dir = PathBuf::from(dir);
             let old: Vec<String> = serde_json::from_str(&old).unwrap_or_default();
-            let state = if dir.join(&new_file).exists() {
+            // A row without a file name (written by versions that recorded
+            // it in a second step) never got as far as writing anything.
+            let state = if !new_file.is_empty() && dir.join(&new_file).is_file() {
                 for f in &old {
                     let p = dir.join(f);
                     if p.exists() {
@@ -414,21 +416,27 @@ impl Aggregates {
                 if old.len() < 2 {
                     continue;
                 }
+                // The pending row and its file name are recorded in one
+                // transaction: recovery must never see a pending compaction
+                // without the name of the file that replaces the old parts.
                 let id: i64 = {
                     let conn = store.conn_mut();
-                    conn.execute(
+                    let tx = conn.transaction().map_err(e)?;
+                    tx.execute(
                         "INSERT INTO compactions (dir, new_file, old_files, state, started_at) VALUES (?1, '', ?2, 'pending', ?3)",
                         params![dir.display().to_string(), serde_json::to_string(&old).unwrap_or_default(), now()],
                     )
                     .map_err(e)?;
-                    let id = conn.last_insert_rowid();
-                    conn.execute(
+                    let id = tx.last_insert_rowid();
+                    tx.execute(
                         "UPDATE compactions SET new_file = ?1 WHERE id = ?2",
                         params![format!("part-c{id:010}.parquet"), id],
                     )
                     .map_err(e)?;
+                    tx.commit().map_err(e)?;
                     id
                 };
+                testhook::hit("compact_begun");
                 let new_file = format!("part-c{id:010}.parquet");
                 let paths: Vec<PathBuf> = old.iter().map(|f| dir.join(f)).collect();
                 let mut df = read_parts(&paths, table == "activity").map_err(|err| pq_err(&dir, err))?;
