@@ -5,7 +5,6 @@ mod common;
 
 use common::*;
 use std::path::Path;
-use std::process::Command;
 
 fn scan(data: &Path, paths: &[&Path], extra: &[&str]) -> std::process::Output {
     let mut c = bin();
@@ -19,44 +18,6 @@ fn scan(data: &Path, paths: &[&Path], extra: &[&str]) -> std::process::Output {
         c.arg(p);
     }
     run(&mut c)
-}
-
-/// SUM(events) over `activity`, through trailwatch's own query.
-fn activity_total(data: &Path) -> i64 {
-    let out = run(bin()
-        .args(["query", "--format", "csv", "--data-dir"])
-        .arg(data)
-        .arg("SELECT SUM(events) AS n FROM activity"));
-    assert!(out.status.success(), "{}", stderr(&out));
-    stdout(&out).lines().nth(1).unwrap().trim().parse().unwrap()
-}
-
-/// A canonical dump of the activity table for exact comparisons.
-fn activity_dump(data: &Path) -> String {
-    let out = run(bin().args(["query", "--format", "csv", "--data-dir"]).arg(data).arg(
-        "SELECT hour, account_id, aws_region, event_source, event_name, principal_arn, source_ip, user_agent_family, \
-         error_code, read_only, events, first_seen, last_seen FROM activity \
-         ORDER BY hour, account_id, aws_region, event_source, event_name, principal_arn, source_ip, user_agent_family, error_code, read_only",
-    ));
-    assert!(out.status.success(), "{}", stderr(&out));
-    stdout(&out)
-}
-
-fn records(data: &Path) -> i64 {
-    count(
-        data,
-        "SELECT COALESCE(SUM(records), 0) FROM objects WHERE status = 'ok'",
-    )
-}
-
-fn duckdb(script: &str) -> String {
-    let out = Command::new("python3").arg("-c").arg(script).output().expect("python3");
-    assert!(
-        out.status.success(),
-        "duckdb script failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
 #[test]

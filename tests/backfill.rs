@@ -190,14 +190,6 @@ fn sample_keys(b: &Bucket) -> Vec<PathBuf> {
     files
 }
 
-fn activity_total(data: &Path) -> i64 {
-    let out = run(bin()
-        .args(["query", "--format", "csv", "--data-dir"])
-        .arg(data)
-        .arg("SELECT SUM(events) AS n FROM activity"));
-    stdout(&out).lines().nth(1).unwrap().trim().parse().unwrap()
-}
-
 #[test]
 fn interrupted_backfill_resumes_and_matches_scan_and_reprocess_adds_nothing() {
     let b = Bucket::new();

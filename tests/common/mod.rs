@@ -3,7 +3,9 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 pub fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_trailwatch"));
@@ -124,4 +126,180 @@ pub fn log_files(root: &Path) -> Vec<PathBuf> {
     }
     out.sort();
     out
+}
+
+/// SUM(events) over `activity`, through trailwatch's own query.
+pub fn activity_total(data: &Path) -> i64 {
+    let out = run(bin()
+        .args(["query", "--format", "csv", "--data-dir"])
+        .arg(data)
+        .arg("SELECT SUM(events) AS n FROM activity"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    stdout(&out).lines().nth(1).unwrap().trim().parse().unwrap_or(0)
+}
+
+/// A canonical dump of the activity table (through `trailwatch query`) for
+/// exact comparisons.
+pub fn activity_dump(data: &Path) -> String {
+    let out = run(bin().args(["query", "--format", "csv", "--data-dir"]).arg(data).arg(
+        "SELECT hour, account_id, aws_region, event_source, event_name, principal_arn, source_ip, user_agent_family, \
+         error_code, read_only, events, first_seen, last_seen FROM activity \
+         ORDER BY hour, account_id, aws_region, event_source, event_name, principal_arn, source_ip, user_agent_family, error_code, read_only",
+    ));
+    assert!(out.status.success(), "{}", stderr(&out));
+    stdout(&out)
+}
+
+/// Records of the objects the ledger has as processed.
+pub fn records(data: &Path) -> i64 {
+    count(
+        data,
+        "SELECT COALESCE(SUM(records), 0) FROM objects WHERE status = 'ok'",
+    )
+}
+
+/// Runs a Python script (DuckDB, pyarrow: second readers of the Parquet
+/// files) and returns its trimmed stdout.
+pub fn duckdb(script: &str) -> String {
+    let out = Command::new("python3").arg("-c").arg(script).output().expect("python3");
+    assert!(
+        out.status.success(),
+        "duckdb script failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Polls `f` every 250 ms until it holds; panics after `secs`.
+pub fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// A child process whose stdout and stderr are collected as they come (so
+/// a chatty process never blocks on a full pipe, and a test can look at the
+/// log while it runs).
+pub struct Proc {
+    pub child: Child,
+    out: Arc<Mutex<String>>,
+    err: Arc<Mutex<String>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
+}
+
+/// How a [`Proc`] ended.
+#[derive(Debug)]
+pub struct Ended {
+    /// The exit code; `None` when a signal ended it (SIGKILL, abort).
+    pub code: Option<i32>,
+    pub signal: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Proc {
+    pub fn spawn(cmd: &mut Command) -> Proc {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let out = Arc::new(Mutex::new(String::new()));
+        let err = Arc::new(Mutex::new(String::new()));
+        let mut readers = Vec::new();
+        let pipes: [(Box<dyn std::io::Read + Send>, &Arc<Mutex<String>>); 2] = [
+            (Box::new(child.stdout.take().unwrap()), &out),
+            (Box::new(child.stderr.take().unwrap()), &err),
+        ];
+        for (pipe, buf) in pipes {
+            let buf = buf.clone();
+            readers.push(std::thread::spawn(move || {
+                use std::io::BufRead;
+                for line in std::io::BufReader::new(pipe).lines() {
+                    let Ok(line) = line else { break };
+                    let mut b = buf.lock().unwrap();
+                    b.push_str(&line);
+                    b.push('\n');
+                }
+            }));
+        }
+        Proc {
+            child,
+            out,
+            err,
+            readers,
+        }
+    }
+
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The log (stderr) so far.
+    pub fn log(&self) -> String {
+        self.err.lock().unwrap().clone()
+    }
+
+    pub fn running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// Waits up to `secs` for `needle` to appear in the log.
+    pub fn wait_for_log(&mut self, needle: &str, secs: u64) {
+        wait_until(&format!("`{needle}` in the log"), secs, || self.log().contains(needle));
+    }
+
+    pub fn signal(&self, sig: i32) {
+        unsafe { libc::kill(self.child.id() as i32, sig) };
+    }
+
+    /// SIGKILL, then the outcome.
+    pub fn kill(mut self) -> Ended {
+        let _ = self.child.kill();
+        self.wait()
+    }
+
+    /// SIGTERM, then the outcome.
+    pub fn terminate(self) -> Ended {
+        self.signal(libc::SIGTERM);
+        self.wait()
+    }
+
+    /// Waits for the process to end on its own.
+    pub fn wait(mut self) -> Ended {
+        use std::os::unix::process::ExitStatusExt;
+        let status = self.child.wait().unwrap();
+        for r in self.readers.drain(..) {
+            let _ = r.join();
+        }
+        Ended {
+            code: status.code(),
+            signal: status.signal(),
+            stdout: self.out.lock().unwrap().clone(),
+            stderr: self.err.lock().unwrap().clone(),
+        }
+    }
+
+    /// Waits up to `d` for the process to end; `None` if it is still running.
+    pub fn wait_timeout(&mut self, d: Duration) -> Option<()> {
+        let deadline = Instant::now() + d;
+        while Instant::now() < deadline {
+            if !self.running() {
+                return Some(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        (!self.running()).then_some(())
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
 }
