@@ -166,9 +166,11 @@ fn a_crash_during_compaction_loses_and_duplicates_nothing() {
         .args(["compact", "--data-dir"])
         .arg(data.path()));
     assert!(!crashed.status.success());
-    // Readers between the crash and recovery may see the new file and the
-    // old ones; recovery (any command that opens the store for writing)
-    // finishes the deletion.
+    // Readers between the crash and recovery see the new file or the old
+    // ones, never both; recovery (any command that opens the store for
+    // writing) finishes the deletion.
+    assert_eq!(activity_total(data.path()), 3244, "a reader before recovery");
+    assert!(activity_dump(data.path()) == dump, "a reader before recovery");
     let out = run(bin().args(["compact", "--data-dir"]).arg(data.path()));
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(activity_dump(data.path()), dump);
@@ -314,4 +316,29 @@ fn compaction_recorded_without_its_file_name_deleted_every_part() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(activity_total(data.path()), 3244, "parts were lost");
     assert!(activity_dump(data.path()) == dump, "the activity table changed");
+}
+
+#[test]
+fn a_reader_right_after_a_crash_mid_flush_counted_the_flushed_rows_twice() {
+    // Bug: between a flush's Parquet files being written and its staged rows
+    // being deleted (and after a crash there, until a writer recovered),
+    // `query` added the new files to the still-staged rows: double counts.
+    let logs = repo().join("sample-logs");
+    for hook in ["flush_begun:2", "flush_written:2"] {
+        let data = tempfile::tempdir().unwrap();
+        let crashed = run(bin()
+            .env("TRAILWATCH_TEST_ABORT_AT", hook)
+            .args(["scan", "--format", "jsonl", "--threads", "1", "--batch-objects", "5"])
+            .args(["--flush-rows", "300", "--data-dir"])
+            .arg(data.path())
+            .arg(&logs));
+        assert!(stderr(&crashed).contains("test hook: aborting"), "{}", stderr(&crashed));
+        let committed = records(data.path());
+        assert!(committed > 0 && committed < 3244, "{hook}: {committed}");
+        assert_eq!(
+            activity_total(data.path()),
+            committed,
+            "{hook}: a reader after the crash"
+        );
+    }
 }

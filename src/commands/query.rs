@@ -3,7 +3,8 @@
 //! * `alerts`: every stored alert, read from SQLite (the source of truth);
 //! * `activity`: the hourly aggregates, i.e. the Parquet parts plus the rows
 //!   still staged in SQLite, re-aggregated by key, so totals are exact at any
-//!   moment, between flushes included.
+//!   moment, between flushes and after a crash included (see
+//!   `store::aggregates`).
 //!
 //! Only a single SELECT (or WITH … SELECT) statement is accepted: the SQL is
 //! parsed first and anything else is refused with the statement's kind.
@@ -69,8 +70,9 @@ pub fn check_read_only(sql: &str) -> anyhow::Result<()> {
 pub fn context(data_dir: &std::path::Path) -> anyhow::Result<SQLContext> {
     let store = Store::open_read_only(data_dir)?;
     let alerts = aggregates::alerts_frame(&store).context("reading alerts")?;
-    let staged = aggregates::staged_activity(&store).context("reading staged activity")?;
-    let parts = Aggregates::new(data_dir).parts("activity")?;
+    let (staged, parts) = Aggregates::new(data_dir)
+        .activity_view(&store)
+        .context("reading the activity aggregates")?;
     let activity = if parts.is_empty() {
         staged.lazy()
     } else {

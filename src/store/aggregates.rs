@@ -24,6 +24,16 @@
 //! way: `pending` row listing the old parts → new file written → old parts
 //! deleted → `done`. Recovery finishes the deletion when the new file exists
 //! and abandons the compaction (deleting the temp file) when it does not.
+//!
+//! Readers ([`Aggregates::activity_view`]) do not wait for recovery, which
+//! only a writer runs: they read the staged rows and the `flushes` and
+//! `compactions` tables in one SQLite snapshot and take only the files that
+//! snapshot vouches for: `part-N` of a flush that was `done` (a pending or
+//! later flush's rows are still in the staged snapshot), and of a pending
+//! compaction either its new file (when written) or its old parts, never
+//! both. So totals are exact after a crash at any step, and while a flush
+//! runs. A compaction that starts between the snapshot and the listing is
+//! detected and the view is taken again.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -152,6 +162,82 @@ impl Aggregates {
         }
         out.sort();
         Ok(out)
+    }
+
+    /// What a reader sees of `activity`: the staged rows and the part files
+    /// of one consistent snapshot (see the design note), so that their sum
+    /// is exact whatever state a crash or a running flush left.
+    pub fn activity_view(&self, store: &Store) -> Result<(DataFrame, Vec<PathBuf>), StoreError> {
+        let path = store.path().to_owned();
+        let e = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let conn = store.connection();
+        let last_compaction = || -> Result<i64, StoreError> {
+            conn.query_row("SELECT COALESCE(MAX(id), 0) FROM compactions", [], |r| r.get(0))
+                .map_err(e)
+        };
+        for _ in 0..10 {
+            conn.execute_batch("BEGIN").map_err(e)?;
+            let snap = (|| {
+                let done_flushes: std::collections::HashSet<i64> = conn
+                    .prepare("SELECT id FROM flushes WHERE state = 'done'")?
+                    .query_map([], |r| r.get(0))?
+                    .collect::<Result<_, _>>()?;
+                let compactions: Vec<(i64, String, String, String, String)> = conn
+                    .prepare("SELECT id, state, dir, new_file, old_files FROM compactions WHERE state <> 'aborted'")?
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
+                    .collect::<Result<_, _>>()?;
+                Ok((done_flushes, compactions))
+            })()
+            .map_err(e);
+            let staged = snap.as_ref().ok().map(|_| staged_activity(store));
+            let seen_compaction = last_compaction();
+            conn.execute_batch("COMMIT").map_err(e)?;
+            let (done_flushes, compactions) = snap?;
+            let staged = staged.expect("read with the snapshot")?;
+            let seen_compaction = seen_compaction?;
+
+            let mut done_compactions = std::collections::HashSet::new();
+            let mut hidden: std::collections::HashSet<PathBuf> = Default::default();
+            for (id, state, dir, new_file, old) in compactions {
+                let dir = PathBuf::from(dir);
+                if state == "done" {
+                    done_compactions.insert(id);
+                } else if !new_file.is_empty() && dir.join(&new_file).is_file() {
+                    // Written, old parts not all deleted yet: the new file
+                    // stands for them.
+                    done_compactions.insert(id);
+                    let old: Vec<String> = serde_json::from_str(&old).unwrap_or_default();
+                    hidden.extend(old.iter().map(|f| dir.join(f)));
+                }
+            }
+            let parts: Vec<PathBuf> = self
+                .parts("activity")?
+                .into_iter()
+                .filter(|p| !hidden.contains(p))
+                .filter(|p| {
+                    let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+                    match name.strip_prefix("part-").and_then(|n| n.strip_suffix(".parquet")) {
+                        Some(n) if n.starts_with('c') => {
+                            n[1..].parse().is_ok_and(|id: i64| done_compactions.contains(&id))
+                        }
+                        Some(n) => n.parse().is_ok_and(|id: i64| done_flushes.contains(&id)),
+                        None => false,
+                    }
+                })
+                .collect();
+            // A compaction that began after the snapshot may have deleted
+            // parts the snapshot counts on: look again.
+            if last_compaction()? == seen_compaction {
+                return Ok((staged, parts));
+            }
+        }
+        Err(StoreError::Parquet {
+            path: self.root.clone(),
+            reason: "compactions kept changing the part files while reading; try again".into(),
+        })
     }
 
     /// Writes `df` to `dir/name` atomically: temp file, fsync, rename, fsync
