@@ -75,6 +75,9 @@ pub struct BackfillArgs {
     max_object_bytes: u64,
     #[arg(long, value_enum, default_value_t = AlertFormat::Table)]
     format: AlertFormat,
+    /// Staged aggregate rows that trigger a flush to Parquet.
+    #[arg(long, value_name = "ROWS", default_value_t = 100_000, hide = true)]
+    flush_rows: u64,
     #[command(flatten)]
     rules: RuleArgs,
     #[command(flatten)]
@@ -144,7 +147,7 @@ pub fn run(args: BackfillArgs) -> anyhow::Result<ExitCode> {
     let rules = Arc::new(args.rules.load()?);
     let store = Store::open(&args.data.data_dir).context("cannot open the alert store")?;
     let writer = AlertWriter::new(args.format, std::io::stdout().lock());
-    let mut committer = Committer::new(store, Aggregates::new(&args.data.data_dir), writer, 100_000)?;
+    let mut committer = Committer::new(store, Aggregates::new(&args.data.data_dir), writer, args.flush_rows)?;
 
     let stop = super::stop_on_interrupt("objects");
     let stop_after: Option<u64> = std::env::var("TRAILWATCH_TEST_STOP_AFTER")
