@@ -36,6 +36,12 @@ pub struct AlertOut<'a> {
     source_ip: &'a str,
     user_agent: &'a str,
     object: &'a str,
+    /// Correlation alerts: the group, the window in event time, and the
+    /// contributing eventIDs (space-separated); empty for single events.
+    group_key: Option<&'a str>,
+    window_start: Option<&'a str>,
+    window_end: Option<&'a str>,
+    contributing_events: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detected_at: Option<&'a str>,
 }
@@ -60,6 +66,10 @@ impl<'a> From<&'a Alert> for AlertOut<'a> {
             source_ip: &a.source_ip,
             user_agent: &a.user_agent,
             object: &a.object,
+            group_key: a.correlation.as_ref().map(|c| c.group_key.as_str()),
+            window_start: a.correlation.as_ref().map(|c| c.window_start.as_str()),
+            window_end: a.correlation.as_ref().map(|c| c.window_end.as_str()),
+            contributing_events: a.correlation.as_ref().map(|c| c.event_ids.join(" ")),
         }
     }
 }

@@ -282,3 +282,79 @@ fn moto_killed_and_restarted_mid_run_loses_nothing() {
     assert_eq!(count(data.path(), "SELECT COUNT(*) FROM objects"), 102);
     assert_eq!(count(data.path(), "SELECT SUM(records) FROM objects"), sample_records());
 }
+
+/// An AccessDenied by `mallory` at 2026-10-05T15:MM:SS.
+fn denied(i: u32, min: u32) -> serde_json::Value {
+    serde_json::json!({
+        "eventVersion": "1.08",
+        "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/mallory", "accountId": "111122223333", "userName": "mallory"},
+        "eventTime": format!("2026-10-05T15:{min:02}:{:02}Z", i % 60),
+        "eventSource": "iam.amazonaws.com",
+        "eventName": "ListUsers",
+        "awsRegion": "us-east-1",
+        "sourceIPAddress": "203.0.113.50",
+        "errorCode": "AccessDenied",
+        "errorMessage": "User is not authorized to perform: iam:ListUsers",
+        "eventID": format!("deny-{i:02}"),
+        "recipientAccountId": "111122223333"
+    })
+}
+
+#[test]
+fn a_restart_does_not_reset_correlation_windows() {
+    let env = Env::new(30, true);
+    let key = |n: u32| {
+        format!(
+            "AWSLogs/111122223333/CloudTrail/us-east-1/2026/10/05/111122223333_CloudTrail_us-east-1_20261005T15{n:02}Z_x.json.gz"
+        )
+    };
+    let body = |ids: std::ops::Range<u32>, min: u32| {
+        gzip(
+            &serde_json::to_vec(&serde_json::json!({"Records": ids.map(|i| denied(i, min)).collect::<Vec<_>>()}))
+                .unwrap(),
+        )
+    };
+    let data = tempfile::tempdir().unwrap();
+    // 12 denials, then a restart, then 8 more within the same 10 minutes.
+    let child = env.daemon(data.path(), &[], &[]);
+    env.put(&key(5), body(0..12, 1));
+    wait_until("the first object", 60, || objects_ok(data.path()) == 1);
+    let (code, log) = stop(child);
+    assert_eq!(code, Some(0), "{log}");
+    assert_eq!(
+        count(
+            data.path(),
+            "SELECT COUNT(*) FROM correlation_state WHERE correlation = 'access_denied_burst_by_principal'"
+        ),
+        1
+    );
+    assert_eq!(count(data.path(), "SELECT COUNT(*) FROM alerts"), 0);
+
+    // The stopped daemon's last long poll (1 s) outlives it inside moto and
+    // would take the next message for the whole visibility timeout, as a
+    // real SQS would: let it expire first.
+    std::thread::sleep(Duration::from_secs(2));
+    let child = env.daemon(data.path(), &[], &[]);
+    env.put(&key(10), body(12..20, 4));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while objects_ok(data.path()) < 2 {
+        if Instant::now() > deadline {
+            let (_, log) = stop(child);
+            panic!("timed out waiting for the second object: {:?} {log}", env.queue_depth());
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let (code, log) = stop(child);
+    assert_eq!(code, Some(0), "{log}");
+    assert_eq!(
+        query_pairs(
+            data.path(),
+            "SELECT rule_name, group_key || ' ' || json_array_length(contributing_events) FROM alerts"
+        ),
+        vec![(
+            "access_denied_burst_by_principal".to_owned(),
+            "userIdentity.arn=arn:aws:iam::111122223333:user/mallory 20".to_owned()
+        )]
+    );
+    assert!(log.contains("rule=access_denied_burst_by_principal"), "{log}");
+}

@@ -4,6 +4,41 @@ mod common;
 
 use common::*;
 
+/// (rules, correlations, embedded test cases) in the shipped rules/,
+/// counted from the YAML itself.
+fn shipped_counts() -> (usize, usize, usize) {
+    let (mut rules, mut corrs, mut cases) = (0, 0, 0);
+    let mut files = Vec::new();
+    let mut stack = vec![repo().join("rules")];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "yml") {
+                files.push(p);
+            }
+        }
+    }
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        for doc in serde_yaml_ng::Deserializer::from_str(&text) {
+            let v: serde_yaml_ng::Value = serde::Deserialize::deserialize(doc).unwrap();
+            if v.get("correlation").is_some() {
+                corrs += 1;
+            } else {
+                rules += 1;
+            }
+            if let Some(t) = v.get("tests") {
+                for k in ["true_positives", "true_negatives"] {
+                    cases += t.get(k).and_then(|x| x.as_sequence()).map_or(0, |s| s.len());
+                }
+            }
+        }
+    }
+    (rules, corrs, cases)
+}
+
 #[test]
 fn rules_test_runs_every_embedded_case() {
     let out = run(bin().args(["rules", "test"]));
@@ -29,14 +64,30 @@ fn rules_test_runs_every_embedded_case() {
         "cis_4_13_route_table_changes",
         "cis_4_14_vpc_changes",
         "cis_4_15_organizations_changes",
+        "failed_console_logins_from_one_ip",
+        "access_denied_burst_by_principal",
+        "access_key_then_admin_policy",
     ] {
         assert!(
             text.lines().any(|l| l.starts_with(name) && l.ends_with("ok")),
             "{name}: {text}"
         );
     }
-    // The 4 mandatory rules carry 30 cases, the 15 CIS rules 100.
-    assert!(text.contains("19 rules, 130 cases, 0 failed, 0 load errors"), "{text}");
+    // Every rule is tested, directly or through the correlation it feeds.
+    for l in text.lines().filter(|l| l.contains(" cases ")) {
+        assert!(
+            l.ends_with(" ok") || l.ends_with("tested through its correlation"),
+            "{l}"
+        );
+    }
+    let (rules, corrs, cases) = shipped_counts();
+    assert!(
+        text.contains(&format!(
+            "{} rules, {cases} cases, 0 failed, 0 load errors",
+            rules + corrs
+        )),
+        "{text}"
+    );
 }
 
 #[test]
@@ -117,10 +168,19 @@ fn rules_list_shows_fields_and_dispatch() {
         "{text}"
     );
     assert!(
-        stderr(&out).contains("19 rules: 16 dispatched by eventName, 0 by eventSource, 3 on every record"),
-        "{}",
-        stderr(&out)
+        text.contains("event_count of [console_login_failure] by [sourceIPAddress] within 5m (>= 5)"),
+        "{text}"
     );
+    assert!(
+        text.contains(
+            "temporal_ordered of [access_key_created_for_another_user, administrator_policy_attached] by [userIdentity.arn] within 15m (>= 2)"
+        ),
+        "{text}"
+    );
+    let (rules, corrs, _) = shipped_counts();
+    let err = stderr(&out);
+    assert!(err.contains(&format!("{rules} rules: ")), "{err}");
+    assert!(err.contains(&format!("; {corrs} correlations")), "{err}");
 }
 
 #[test]
@@ -423,4 +483,32 @@ fn daemon_refuses_to_start_when_a_placeholder_is_missing() {
         err.contains("1 rule error(s)"),
         "the 57 SigmaHQ rules of the list load: {err}"
     );
+
+#[test]
+fn deprecated_v1_aggregations_are_refused_with_the_correlation_to_write_and_the_shipped_translation() {
+    let dir = shared().join("sigma/unsupported/cloud");
+    let out = run(bin().args(["rules", "lint"]).arg(&dir));
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    let errors: Vec<&str> = text.lines().filter(|l| l.starts_with("error: ")).collect();
+    assert_eq!(errors.len(), 8, "{text}");
+    for e in &errors {
+        let stem = e.rsplit_once(".yml:").unwrap().0.rsplit('/').next().unwrap();
+        assert!(e.contains("deprecated Sigma v1 syntax"), "{e}");
+        assert!(e.contains("correlation: {type: "), "{e}");
+        assert!(
+            e.contains(&format!(
+                "ships this translation as rules/correlations/sigmahq/{stem}.yml"
+            )),
+            "{e}"
+        );
+        assert!(
+            repo().join(format!("rules/correlations/sigmahq/{stem}.yml")).exists(),
+            "{stem}"
+        );
+    }
+    assert!(text.contains("`count() by sourceIPAddress > 5`"), "{text}");
+    assert!(text.contains("`near selection2`"), "{text}");
+    assert!(text.contains("`timeframe: 5m`"), "{text}");
+    assert!(text.ends_with("0 loaded, 8 errors\n"), "{text}");
 }

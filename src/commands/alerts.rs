@@ -202,7 +202,19 @@ fn print_one(s: &StoredAlert) -> anyhow::Result<()> {
     println!("user agent:    {}", a.user_agent);
     println!("object:        {}", a.object);
     println!("detected at:   {}", s.detected_at);
-    println!("raw event:\n{}", serde_json::to_string_pretty(&raw)?);
+    if let Some(c) = &a.correlation {
+        // The alert key is the event that completed the window; the window's
+        // events are listed so that an analyst can pull each one up.
+        println!("group:         {}", c.group_key);
+        println!("window:        {} .. {}", c.window_start, c.window_end);
+        println!("events ({}):", c.event_ids.len());
+        for id in &c.event_ids {
+            println!("  {id}");
+        }
+        println!("correlation:\n{}", serde_json::to_string_pretty(&raw)?);
+    } else {
+        println!("raw event:\n{}", serde_json::to_string_pretty(&raw)?);
+    }
     Ok(())
 }
 

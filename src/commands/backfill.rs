@@ -26,7 +26,7 @@ use trailwatch::store::{Aggregates, Store};
 use super::committer::Committer;
 use super::progress::Progress;
 use super::scan::parse_bytes;
-use super::{DataDirArgs, RuleArgs};
+use super::{CorrelationArgs, DataDirArgs, RuleArgs};
 use crate::output::{AlertFormat, AlertWriter};
 
 #[derive(Debug, clap::Args)]
@@ -80,6 +80,8 @@ pub struct BackfillArgs {
     flush_rows: u64,
     #[command(flatten)]
     rules: RuleArgs,
+    #[command(flatten)]
+    correlation: CorrelationArgs,
     #[command(flatten)]
     data: DataDirArgs,
 }
@@ -147,7 +149,14 @@ pub fn run(args: BackfillArgs) -> anyhow::Result<ExitCode> {
     let rules = Arc::new(args.rules.load()?);
     let store = Store::open(&args.data.data_dir).context("cannot open the alert store")?;
     let writer = AlertWriter::new(args.format, std::io::stdout().lock());
-    let mut committer = Committer::new(store, Aggregates::new(&args.data.data_dir), writer, args.flush_rows)?;
+    let mut committer = Committer::new(
+        store,
+        Aggregates::new(&args.data.data_dir),
+        writer,
+        args.flush_rows,
+        rules.clone(),
+        args.correlation.limits(),
+    )?;
 
     let stop = super::stop_on_interrupt("objects");
     let stop_after: Option<u64> = std::env::var("TRAILWATCH_TEST_STOP_AFTER")

@@ -6,7 +6,10 @@
 use std::io::Write;
 
 use anyhow::Context as _;
-use trailwatch::pipeline::{ObjectOutcome, Outcome};
+use std::sync::Arc;
+
+use trailwatch::pipeline::{self, ObjectOutcome, Outcome};
+use trailwatch::rules::{CorrelationLimits, Correlator, RuleSet};
 use trailwatch::store::{Aggregates, Store};
 
 use crate::output::AlertWriter;
@@ -62,20 +65,28 @@ pub struct Committer<W: Write> {
     batch: Vec<ObjectOutcome>,
     staged: u64,
     flush_rows: u64,
+    rules: Arc<RuleSet>,
+    correlator: Correlator,
 }
 
 impl<W: Write> Committer<W> {
-    /// Wraps an open store; finishes any interrupted flush first.
+    /// Wraps an open store; finishes any interrupted flush first and
+    /// restores the correlation windows that the store persisted.
     pub fn new(
         mut store: Store,
         aggregates: Aggregates,
         writer: AlertWriter<W>,
         flush_rows: u64,
+        rules: Arc<RuleSet>,
+        limits: CorrelationLimits,
     ) -> anyhow::Result<Self> {
         aggregates
             .recover(&mut store)
             .context("recovering the Parquet aggregates")?;
         let staged = store.staged_rows()?;
+        let correlator = store
+            .correlator(&rules, limits)
+            .context("restoring correlation state")?;
         Ok(Committer {
             store,
             aggregates,
@@ -84,6 +95,8 @@ impl<W: Write> Committer<W> {
             batch: Vec::new(),
             staged,
             flush_rows,
+            rules,
+            correlator,
         })
     }
 
@@ -120,9 +133,10 @@ impl<W: Write> Committer<W> {
         if self.batch.is_empty() {
             return Ok(());
         }
+        let state = pipeline::correlate(&self.rules, &mut self.correlator, &mut self.batch);
         let summary = self
             .store
-            .commit(&self.batch)
+            .commit(&self.batch, &state)
             .context("committing to the alert store")?;
         for (oc, fresh) in self.batch.iter().zip(&summary.new_alerts) {
             if let Outcome::Processed { alerts, activity, .. } = &oc.outcome {

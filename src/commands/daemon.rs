@@ -73,6 +73,15 @@ pub struct DaemonArgs {
     /// Aggregate compaction interval [default: 3600].
     #[arg(long, env = "TRAILWATCH_COMPACT_INTERVAL_SECS")]
     compact_interval_secs: Option<u64>,
+    /// Lateness allowed to events in correlation windows [default: 900].
+    #[arg(long, env = "TRAILWATCH_CORRELATION_LATENESS_SECS")]
+    correlation_lateness_secs: Option<u64>,
+    /// Groups kept per correlation rule [default: 10000].
+    #[arg(long, env = "TRAILWATCH_CORRELATION_MAX_GROUPS")]
+    correlation_max_groups: Option<usize>,
+    /// Events kept per correlation group [default: 256].
+    #[arg(long, env = "TRAILWATCH_CORRELATION_MAX_EVENTS_PER_GROUP")]
+    correlation_max_events_per_group: Option<usize>,
 }
 
 impl DaemonArgs {
@@ -100,7 +109,10 @@ impl DaemonArgs {
             max_retries,
             flush_interval_secs,
             compact_interval_secs,
-            force_path_style
+            force_path_style,
+            correlation_lateness_secs,
+            correlation_max_groups,
+            correlation_max_events_per_group
         );
         let env_rules = super::rules_from_env();
         if !self.rules.is_empty() {

@@ -22,7 +22,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use trailwatch::rules::{LoadOptions, RuleError, RuleSet};
+use trailwatch::rules::{CorrelationLimits, LoadOptions, RuleError, RuleSet};
 
 /// CloudTrail anomaly detection: Sigma rules over CloudTrail logs, alerts in
 /// SQLite.
@@ -156,6 +156,32 @@ impl RuleArgs {
                 .map(|d| d.display().to_string())
                 .collect::<Vec<_>>()
                 .join(", ")
+        }
+    }
+}
+
+/// Bounds of the correlation windows (scan and backfill; the daemon has the
+/// same keys in its configuration).
+#[derive(Debug, Clone, clap::Args)]
+pub struct CorrelationArgs {
+    /// How late, in event time, an event may arrive and still count in a
+    /// correlation window.
+    #[arg(long, value_name = "SECS", env = "TRAILWATCH_CORRELATION_LATENESS_SECS", default_value_t = CorrelationLimits::default().lateness_secs)]
+    pub correlation_lateness_secs: u64,
+    /// Groups kept per correlation rule; the least recently updated are evicted.
+    #[arg(long, value_name = "N", env = "TRAILWATCH_CORRELATION_MAX_GROUPS", default_value_t = CorrelationLimits::default().max_groups)]
+    pub correlation_max_groups: usize,
+    /// Events kept per correlation group; the oldest are dropped.
+    #[arg(long, value_name = "N", env = "TRAILWATCH_CORRELATION_MAX_EVENTS_PER_GROUP", default_value_t = CorrelationLimits::default().max_events_per_group)]
+    pub correlation_max_events_per_group: usize,
+}
+
+impl CorrelationArgs {
+    pub fn limits(&self) -> CorrelationLimits {
+        CorrelationLimits {
+            lateness_secs: self.correlation_lateness_secs,
+            max_groups: self.correlation_max_groups,
+            max_events_per_group: self.correlation_max_events_per_group,
         }
     }
 }

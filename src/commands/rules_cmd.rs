@@ -70,13 +70,30 @@ pub fn run(args: RulesArgs) -> anyhow::Result<ExitCode> {
                     r.fields().join(", "),
                 ]);
             }
+            for c in set.correlations() {
+                t.add_row([
+                    c.name.clone(),
+                    c.id.clone(),
+                    c.level.to_string(),
+                    c.status.clone(),
+                    format!(
+                        "{} of [{}] by [{}] within {} ({})",
+                        c.kind.as_str(),
+                        c.rule_refs.join(", "),
+                        c.fields().join(", "),
+                        c.timespan_text,
+                        c.condition
+                    ),
+                ]);
+            }
             if !emit(&t)? {
                 return Ok(ExitCode::SUCCESS);
             }
             let (by_name, by_source, always) = set.index_stats();
             eprintln!(
-                "{} rules: {by_name} dispatched by eventName, {by_source} by eventSource, {always} on every record",
-                set.len()
+                "{} rules: {by_name} dispatched by eventName, {by_source} by eventSource, {always} on every record; {} correlations",
+                set.len(),
+                set.correlations().len()
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -85,7 +102,16 @@ pub fn run(args: RulesArgs) -> anyhow::Result<ExitCode> {
             for e in &errors {
                 println!("{}", super::rule_error_line(e));
             }
-            println!("{} loaded, {} errors", set.len(), errors.len());
+            println!(
+                "{} loaded, {} errors{}",
+                set.len() + set.correlations().len(),
+                errors.len(),
+                if set.correlations().is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({} rules, {} correlations)", set.len(), set.correlations().len())
+                }
+            );
             Ok(if errors.is_empty() {
                 ExitCode::SUCCESS
             } else {
@@ -99,25 +125,33 @@ pub fn run(args: RulesArgs) -> anyhow::Result<ExitCode> {
             }
             let outcomes = run_rule_tests(&set);
             let mut failed = 0;
-            for r in set.rules() {
-                let mine: Vec<_> = outcomes.iter().filter(|o| o.rule == r.name).collect();
+            let names = set
+                .rules()
+                .iter()
+                .map(|r| &r.name)
+                .chain(set.correlations().iter().map(|c| &c.name));
+            for name in names {
+                let mine: Vec<_> = outcomes.iter().filter(|o| o.rule == *name).collect();
                 let bad: Vec<_> = mine.iter().filter(|o| !o.passed).collect();
                 failed += bad.len();
-                let status = if mine.is_empty() {
+                let feeds = set.rules().iter().any(|r| r.name == *name && !r.feeds.is_empty());
+                let status = if mine.is_empty() && feeds {
+                    "tested through its correlation"
+                } else if mine.is_empty() {
                     "no tests"
                 } else if bad.is_empty() {
                     "ok"
                 } else {
                     "FAILED"
                 };
-                println!("{:<48} {:>3} cases  {status}", r.name, mine.len());
+                println!("{:<48} {:>3} cases  {status}", name, mine.len());
                 for o in bad {
                     println!("    {} #{}: {}", o.kind, o.index, o.reason);
                 }
             }
             println!(
                 "{} rules, {} cases, {} failed, {} load errors",
-                set.len(),
+                set.len() + set.correlations().len(),
                 outcomes.len(),
                 failed,
                 errors.len()

@@ -22,7 +22,7 @@ use trailwatch::store::{self, Aggregates, Store};
 
 use super::committer::Committer;
 use super::progress::Progress;
-use super::{DataDirArgs, RuleArgs};
+use super::{CorrelationArgs, DataDirArgs, RuleArgs};
 use crate::output::{AlertFormat, AlertWriter};
 
 #[derive(Debug, clap::Args)]
@@ -33,6 +33,8 @@ pub struct ScanArgs {
     paths: Vec<PathBuf>,
     #[command(flatten)]
     rules: RuleArgs,
+    #[command(flatten)]
+    correlation: CorrelationArgs,
     #[command(flatten)]
     data: DataDirArgs,
     /// Output format of the new alerts on stdout.
@@ -184,7 +186,14 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
     drop(todo_rx);
 
     let writer = AlertWriter::new(args.format, std::io::stdout().lock());
-    let mut committer = Committer::new(store, Aggregates::new(&args.data.data_dir), writer, args.flush_rows)?;
+    let mut committer = Committer::new(
+        store,
+        Aggregates::new(&args.data.data_dir),
+        writer,
+        args.flush_rows,
+        rules.clone(),
+        args.correlation.limits(),
+    )?;
     let mut last_commit = Instant::now();
     let mut progress = Progress::new();
     let mut listed = 0;

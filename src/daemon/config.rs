@@ -103,6 +103,24 @@ pub struct DaemonConfig {
     pub flush_interval_secs: u64,
     /// How often aggregate partitions are compacted.
     pub compact_interval_secs: u64,
+    /// How late (in event time) an event may arrive and still count in a
+    /// correlation window. CloudTrail delivers nearly all files within 15
+    /// minutes.
+    pub correlation_lateness_secs: u64,
+    /// Groups kept per correlation rule (least recently updated evicted).
+    pub correlation_max_groups: usize,
+    /// Events kept per correlation group (oldest dropped).
+    pub correlation_max_events_per_group: usize,
+}
+
+impl DaemonConfig {
+    pub fn correlation_limits(&self) -> crate::rules::CorrelationLimits {
+        crate::rules::CorrelationLimits {
+            lateness_secs: self.correlation_lateness_secs,
+            max_groups: self.correlation_max_groups,
+            max_events_per_group: self.correlation_max_events_per_group,
+        }
+    }
 }
 
 /// Keys under `CloudTrail/` ending in `.json.gz` (or `.json`); digest and
@@ -131,6 +149,9 @@ impl Default for DaemonConfig {
             max_retries: 5,
             flush_interval_secs: 60,
             compact_interval_secs: 3600,
+            correlation_lateness_secs: crate::rules::CorrelationLimits::default().lateness_secs,
+            correlation_max_groups: crate::rules::CorrelationLimits::default().max_groups,
+            correlation_max_events_per_group: crate::rules::CorrelationLimits::default().max_events_per_group,
         }
     }
 }

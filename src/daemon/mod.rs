@@ -140,9 +140,10 @@ pub async fn run(
         let done_tx = done_tx.clone();
         let metrics = metrics.clone();
         let cfg = cfg.clone();
+        let rules = rules.clone();
         std::thread::Builder::new()
             .name("store".into())
-            .spawn(move || store_loop(store, &cfg, store_rx, done_tx, &metrics))
+            .spawn(move || store_loop(store, &cfg, &rules, store_rx, done_tx, &metrics))
             .map_err(|e| DaemonError::Config(format!("cannot start the store thread: {e}")))?
     };
 
@@ -456,12 +457,15 @@ struct StoreStats {
 fn store_loop(
     mut store: Store,
     cfg: &DaemonConfig,
+    rules: &RuleSet,
     rx: crossbeam_channel::Receiver<StoreJob>,
     done_tx: mpsc::UnboundedSender<Done>,
     metrics: &Metrics,
 ) -> Result<StoreStats, StoreError> {
     let aggregates = Aggregates::new(&cfg.data_dir);
     aggregates.recover(&mut store)?;
+    // The correlation windows resume where the last commit left them.
+    let mut correlator = store.correlator(rules, cfg.correlation_limits())?;
     let mut stats = StoreStats::default();
     let mut batch: Vec<StoreJob> = Vec::new();
     let mut last_flush = Instant::now();
@@ -484,13 +488,16 @@ fn store_loop(
             Err(crossbeam_channel::RecvTimeoutError::Disconnected) => open = false,
         }
         if !batch.is_empty() {
-            let (ids, outcomes): (Vec<(String, Instant)>, Vec<ObjectOutcome>) =
+            let (ids, mut outcomes): (Vec<(String, Instant)>, Vec<ObjectOutcome>) =
                 batch.drain(..).map(|j| ((j.message_id, j.started), j.outcome)).unzip();
+            // Correlate once; a retried commit writes the same alerts and
+            // the same state changes.
+            let state = crate::pipeline::correlate(rules, &mut correlator, &mut outcomes);
             // A failing commit (disk full, I/O error) acknowledges nothing:
             // the loop retries until it succeeds, and the heartbeat keeps
             // the messages invisible meanwhile.
             let summary = loop {
-                match store.commit(&outcomes) {
+                match store.commit(&outcomes, &state) {
                     Ok(s) => break s,
                     Err(e) => {
                         tracing::error!(error = %e, objects = outcomes.len(), "COMMIT FAILED: nothing is acknowledged; retrying in 5 s");
@@ -504,6 +511,7 @@ fn store_loop(
                     stats: st,
                     alerts,
                     activity,
+                    ..
                 } = &oc.outcome
                 {
                     metrics.objects_processed.inc();

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use activity::{ActivityAgg, ActivityRow};
 
 use crate::decode::{self, DecodeError, DecodeOptions, Decoder, DocumentStats, Record};
-use crate::rules::{Level, Rule, RuleSet};
+use crate::rules::{Correlation, Correlator, Firing, Hit, Level, Rule, RuleSet, StateRow};
 use crate::sources::SourceError;
 use crate::sources::s3::S3Error;
 
@@ -52,25 +52,53 @@ pub struct Alert {
     pub user_agent: String,
     pub object: String,
     pub raw_event: String,
+    /// Set for alerts raised by a correlation rule.
+    pub correlation: Option<CorrelationRef>,
+}
+
+/// What a correlation alert links to: its group, its window in event time,
+/// and the events that made it fire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CorrelationRef {
+    pub group_key: String,
+    pub window_start: String,
+    pub window_end: String,
+    pub event_ids: Vec<String>,
+}
+
+/// A match of a rule that feeds a correlation: the hit for the correlator,
+/// and the matching record's context for the alert it may complete.
+#[derive(Debug, Clone)]
+pub struct CorrHit {
+    pub hit: Hit,
+    /// An alert without rule fields or raw event (filled in if it fires).
+    pub context: Alert,
 }
 
 impl Alert {
     /// Builds an alert from the rule and the record that matched it.
     pub fn new(rule: &Rule, rec: &Record<'_>, object: &str) -> Alert {
-        let s = |k: &str| rec.str(k).unwrap_or_default().to_owned();
         let raw_event = rec.to_json();
-        // Records without an eventID (some exports) still need a stable key
-        // for de-duplication: hash their content.
-        let event_id = rec
-            .str("eventID")
-            .map(str::to_owned)
-            .unwrap_or_else(|| format!("sha:{}", &blake3::hash(raw_event.as_bytes()).to_hex()[..32]));
+        let mut a = Alert::context(rec, object, Some(&raw_event));
+        a.rule_name = rule.name.clone();
+        a.rule_id = rule.id.clone();
+        a.title = rule.title.clone();
+        a.severity = rule.level;
+        a.raw_event = raw_event;
+        a
+    }
+
+    /// The record's fields as an alert carries them, without rule fields.
+    /// `raw` is the record's JSON if already rendered (used to key records
+    /// that lack an eventID).
+    fn context(rec: &Record<'_>, object: &str, raw: Option<&str>) -> Alert {
+        let s = |k: &str| rec.str(k).unwrap_or_default().to_owned();
         Alert {
-            rule_name: rule.name.clone(),
-            rule_id: rule.id.clone(),
-            title: rule.title.clone(),
-            severity: rule.level,
-            event_id,
+            rule_name: String::new(),
+            rule_id: String::new(),
+            title: String::new(),
+            severity: Level::Informational,
+            event_id: record_key(rec, raw),
             event_time: event_time(rec).unwrap_or_default().to_owned(),
             event_name: s("eventName"),
             event_source: s("eventSource"),
@@ -81,9 +109,148 @@ impl Alert {
             source_ip: s("sourceIPAddress"),
             user_agent: s("userAgent"),
             object: object.to_owned(),
-            raw_event,
+            raw_event: String::new(),
+            correlation: None,
         }
     }
+
+    /// The alert of a correlation that fired. `trigger` is the context of the
+    /// event that completed the window, when one did (windows closed by the
+    /// watermark have none).
+    pub fn from_correlation(c: &Correlation, f: &Firing, trigger: Option<&Alert>, object: &str) -> Alert {
+        let window_start = fmt_ms(f.window_start_ms);
+        let window_end = fmt_ms(f.window_end_ms);
+        let raw_event = serde_json::json!({
+            "correlation": c.name,
+            "type": c.kind.as_str(),
+            "rules": c.rule_refs,
+            "group": f.group,
+            "timespan": c.timespan_text,
+            "condition": c.condition.to_string(),
+            "window_start": window_start,
+            "window_end": window_end,
+            "events": f.event_ids,
+        })
+        .to_string();
+        let mut a = match trigger {
+            Some(t) => t.clone(),
+            None => Alert {
+                rule_name: String::new(),
+                rule_id: String::new(),
+                title: String::new(),
+                severity: Level::Informational,
+                event_id: String::new(),
+                event_time: window_end.clone(),
+                event_name: String::new(),
+                event_source: String::new(),
+                aws_region: String::new(),
+                account_id: String::new(),
+                principal_arn: String::new(),
+                principal_type: String::new(),
+                source_ip: String::new(),
+                user_agent: String::new(),
+                object: object.to_owned(),
+                raw_event: String::new(),
+                correlation: None,
+            },
+        };
+        a.rule_name = c.name.clone();
+        a.rule_id = c.id.clone();
+        a.title = c.title.clone();
+        a.severity = c.level;
+        a.event_id = f.trigger_id.clone();
+        a.raw_event = raw_event;
+        a.correlation = Some(CorrelationRef {
+            group_key: f.group.clone(),
+            window_start,
+            window_end,
+            event_ids: f.event_ids.clone(),
+        });
+        a
+    }
+}
+
+/// The record's eventID; records without one (some exports) are keyed by a
+/// hash of their content so that de-duplication still works.
+fn record_key(rec: &Record<'_>, raw: Option<&str>) -> String {
+    match rec.str("eventID") {
+        Some(id) => id.to_owned(),
+        None => {
+            let owned;
+            let raw = match raw {
+                Some(r) => r,
+                None => {
+                    owned = rec.to_json();
+                    &owned
+                }
+            };
+            format!("sha:{}", &blake3::hash(raw.as_bytes()).to_hex()[..32])
+        }
+    }
+}
+
+/// Milliseconds since the epoch as CloudTrail writes times.
+fn fmt_ms(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_default()
+}
+
+/// Runs the batch's correlation hits through `correlator` in batch order,
+/// appends each alert to the outcome whose event completed the window, and
+/// returns the state changes, which must be committed with the batch.
+pub fn correlate(rules: &RuleSet, correlator: &mut Correlator, batch: &mut [ObjectOutcome]) -> Vec<StateRow> {
+    if correlator.is_empty() {
+        return Vec::new();
+    }
+    let corrs = rules.correlations();
+    let mut last_processed = None;
+    for (i, oc) in batch.iter_mut().enumerate() {
+        if let Outcome::Processed { alerts, corr_hits, .. } = &mut oc.outcome {
+            last_processed = Some(i);
+            for h in corr_hits.iter() {
+                for f in correlator.apply(&h.hit) {
+                    alerts.push(Alert::from_correlation(
+                        &corrs[f.corr],
+                        &f,
+                        Some(&h.context),
+                        &oc.meta.name,
+                    ));
+                }
+            }
+        }
+    }
+    // Windows closed by the watermark belong to the newest object: its
+    // events moved the watermark. Without a processed object in the batch
+    // nothing moved, so nothing can close.
+    if let Some(i) = last_processed {
+        let name = batch[i].meta.name.clone();
+        if let Outcome::Processed { alerts, .. } = &mut batch[i].outcome {
+            for f in correlator.close_windows() {
+                alerts.push(Alert::from_correlation(&corrs[f.corr], &f, None, &name));
+            }
+        }
+    }
+    correlator.take_changes()
+}
+
+/// The correlation hit of a record matched by the rule at `pos` of
+/// correlation `c`; `None` when the record has no usable event time (a
+/// window in event time cannot place it).
+fn corr_hit(corr: &Correlation, c: usize, pos: usize, rec: &Record<'_>, object: &str) -> Option<CorrHit> {
+    let time_ms = event_time(rec).and_then(crate::rules::correlation::parse_event_time_ms)?;
+    let context = Alert::context(rec, object, None);
+    Some(CorrHit {
+        hit: Hit {
+            corr: c,
+            pos,
+            time_ms,
+            event_id: context.event_id.clone(),
+            group: corr.group_key(pos, rec),
+            value: corr.value(pos, rec),
+        },
+        context,
+    })
 }
 
 /// `eventTime`, or `@timestamp` for records exported through Logstash.
@@ -128,6 +295,8 @@ pub enum Outcome {
         alerts: Vec<Alert>,
         /// The object's contribution to the hourly activity aggregates.
         activity: Vec<ActivityRow>,
+        /// Matches that feed correlation rules, in record order.
+        corr_hits: Vec<CorrHit>,
     },
     Failed(ObjectError),
 }
@@ -177,10 +346,11 @@ impl Worker {
     /// Decodes and evaluates one object read from `reader`.
     pub fn process<R: Read>(&mut self, meta: ObjectMeta, reader: R) -> ObjectOutcome {
         let outcome = match self.run(&meta.name, reader) {
-            Ok((stats, alerts)) => Outcome::Processed {
+            Ok((stats, alerts, corr_hits)) => Outcome::Processed {
                 stats,
                 alerts,
                 activity: self.activity.take(),
+                corr_hits,
             },
             Err(e) => Outcome::Failed(e.into()),
         };
@@ -191,21 +361,36 @@ impl Worker {
         ObjectOutcome { meta, outcome }
     }
 
-    fn run<R: Read>(&mut self, name: &str, reader: R) -> Result<(DocumentStats, Vec<Alert>), DecodeError> {
+    #[allow(clippy::type_complexity)]
+    fn run<R: Read>(
+        &mut self,
+        name: &str,
+        reader: R,
+    ) -> Result<(DocumentStats, Vec<Alert>, Vec<CorrHit>), DecodeError> {
         let len = decode::read_object(name, reader, self.opts.max_object_bytes, &mut self.buf)?;
         let rules = &*self.rules;
         let activity = &mut self.activity;
         activity.take();
         let mut alerts = Vec::new();
         let mut first = true;
+        let mut hits = Vec::new();
         let stats = self.decoder.decode(name, &mut self.buf, len, |rec| {
-            rules.evaluate(&rec, |rule| alerts.push(Alert::new(rule, &rec, name)));
+            rules.evaluate(&rec, |rule| {
+                if rule.generate {
+                    alerts.push(Alert::new(rule, &rec, name));
+                }
+                for &(c, pos) in &rule.feeds {
+                    if let Some(h) = corr_hit(&rules.correlations()[c], c, pos, &rec, name) {
+                        hits.push(h);
+                    }
+                }
+            });
             activity.add(&rec);
             if first {
                 first = false;
                 crate::testhook::hit("mid_decode");
             }
         })?;
-        Ok((stats, alerts))
+        Ok((stats, alerts, hits))
     }
 }

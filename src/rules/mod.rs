@@ -10,6 +10,7 @@
 //! * Evaluation does no I/O and allocates nothing per record.
 
 pub mod condition;
+pub mod correlation;
 pub mod matcher;
 pub mod pattern;
 pub mod placeholders;
@@ -22,6 +23,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use condition::Cond;
+pub use correlation::{Correlation, CorrelationLimits, Correlator, Firing, Hit, StateRow};
 use include_dir::{Dir, include_dir};
 pub use matcher::Placeholders;
 use matcher::Search;
@@ -104,6 +106,12 @@ pub struct Rule {
     pub(crate) searches: Vec<Search>,
     pub(crate) cond: Cond,
     pub tests: RuleTests,
+    /// Whether a match raises an alert of its own. False for rules that
+    /// only feed correlations that do not set `generate: true`.
+    pub generate: bool,
+    /// The correlations this rule feeds: (correlation index, position of
+    /// this rule in the correlation's `rules`).
+    pub feeds: Vec<(usize, usize)>,
 }
 
 impl Rule {
@@ -232,6 +240,7 @@ pub struct LoadOptions {
 #[derive(Debug, Clone, Default)]
 pub struct RuleSet {
     rules: Vec<Rule>,
+    correlations: Vec<Correlation>,
     by_event_name: HashMap<Box<str>, Vec<usize>>,
     by_event_source: HashMap<Box<str>, Vec<usize>>,
     unindexed: Vec<usize>,
@@ -245,6 +254,7 @@ impl RuleSet {
         opts: &LoadOptions,
     ) -> (RuleSet, Vec<RuleError>) {
         let mut rules: Vec<Rule> = Vec::new();
+        let mut correlations: Vec<Correlation> = Vec::new();
         let mut errors = Vec::new();
         for (file, text) in files {
             let stem = Path::new(&file)
@@ -274,23 +284,59 @@ impl RuleSet {
                 } else {
                     stem.clone()
                 };
-                match sigma::parse_rule(&file, text, doc, &default_name, &opts.placeholders) {
-                    Ok(rule) => {
-                        if let Some(prev) = rules.iter().find(|r| r.name == rule.name) {
-                            errors.push(RuleError::DuplicateName {
-                                name: rule.name.clone(),
-                                first: prev.source.clone(),
-                                second: rule.source.clone(),
-                            });
-                        } else {
-                            rules.push(rule);
+                let is_corr = doc
+                    .as_mapping()
+                    .is_some_and(|m| m.contains_key(serde_yaml_ng::Value::String("correlation".into())));
+                let (name, source) = if is_corr {
+                    match correlation::parse_correlation(&file, text, doc.as_mapping().expect("checked"), &default_name)
+                    {
+                        Ok(c) => {
+                            let ns = (c.name.clone(), c.source.clone());
+                            correlations.push(c);
+                            ns
+                        }
+                        Err(e) => {
+                            errors.push(e);
+                            continue;
                         }
                     }
-                    Err(e) => errors.push(e),
+                } else {
+                    match sigma::parse_rule(&file, text, doc, &default_name, &opts.placeholders) {
+                        Ok(rule) => {
+                            let ns = (rule.name.clone(), rule.source.clone());
+                            rules.push(rule);
+                            ns
+                        }
+                        Err(e) => {
+                            errors.push(e);
+                            continue;
+                        }
+                    }
+                };
+                // Rule and correlation names share one namespace: both key alerts.
+                let earlier = rules
+                    .iter()
+                    .map(|r| (&r.name, &r.source))
+                    .chain(correlations.iter().map(|c| (&c.name, &c.source)))
+                    .filter(|(n, _)| **n == name)
+                    .map(|(_, s)| s.clone())
+                    .collect::<Vec<_>>();
+                if earlier.len() > 1 {
+                    errors.push(RuleError::DuplicateName {
+                        name: name.clone(),
+                        first: earlier[0].clone(),
+                        second: source,
+                    });
+                    if is_corr {
+                        correlations.pop();
+                    } else {
+                        rules.pop();
+                    }
                 }
             }
         }
-        (RuleSet::from_rules(rules), errors)
+        let correlations = resolve_correlations(&mut rules, correlations, &mut errors);
+        (RuleSet::from_rules(rules, correlations), errors)
     }
 
     /// Loads every `*.yml`/`*.yaml` below `dir` (recursively, sorted).
@@ -354,9 +400,10 @@ impl RuleSet {
         RuleSet::compile(files.into_iter().map(|(p, t)| (format!("rules/{p}"), t)), opts)
     }
 
-    fn from_rules(rules: Vec<Rule>) -> RuleSet {
+    fn from_rules(rules: Vec<Rule>, correlations: Vec<Correlation>) -> RuleSet {
         let mut set = RuleSet {
             rules,
+            correlations,
             ..RuleSet::default()
         };
         for (i, r) in set.rules.iter().enumerate() {
@@ -373,6 +420,11 @@ impl RuleSet {
             }
         }
         set
+    }
+
+    /// The correlation rules, in load order (their index is a hit's `corr`).
+    pub fn correlations(&self) -> &[Correlation] {
+        &self.correlations
     }
 
     pub fn rules(&self) -> &[Rule] {
@@ -441,6 +493,78 @@ impl RuleSet {
     }
 }
 
+/// Resolves each correlation's `rules` (by name, else by id) and marks the
+/// rules it feeds. A correlation with a dangling reference, or one that
+/// references another correlation, is an error and is dropped.
+fn resolve_correlations(
+    rules: &mut [Rule],
+    correlations: Vec<Correlation>,
+    errors: &mut Vec<RuleError>,
+) -> Vec<Correlation> {
+    let mut out: Vec<Correlation> = Vec::new();
+    'corr: for mut c in correlations {
+        let mut idx = Vec::new();
+        for r in &c.rule_refs {
+            let found = rules
+                .iter()
+                .position(|x| x.name == *r)
+                .or_else(|| rules.iter().position(|x| !x.id.is_empty() && x.id == *r));
+            match found {
+                Some(i) => idx.push(i),
+                None => {
+                    let is_corr = out.iter().any(|o| o.name == *r || (!o.id.is_empty() && o.id == *r));
+                    errors.push(RuleError::Invalid {
+                        file: c.source.clone(),
+                        line: None,
+                        construct: format!("rules: {r}"),
+                        reason: if is_corr {
+                            format!(
+                                "correlation `{}` references correlation `{r}`; chaining correlations is not supported",
+                                c.name
+                            )
+                        } else {
+                            format!(
+                                "correlation `{}` references `{r}`, which is not a loaded rule (name or id)",
+                                c.name
+                            )
+                        },
+                    });
+                    continue 'corr;
+                }
+            }
+        }
+        c.rules = idx;
+        let names: Vec<(String, String)> = c
+            .rules
+            .iter()
+            .map(|&i| (rules[i].name.clone(), rules[i].id.clone()))
+            .collect();
+        if let Err(reason) = c.bind_fields(&names) {
+            errors.push(RuleError::Invalid {
+                file: c.source.clone(),
+                line: None,
+                construct: "aliases".into(),
+                reason,
+            });
+            continue;
+        }
+        out.push(c);
+    }
+    // A rule referenced only by correlations without `generate: true` stops
+    // raising alerts of its own (Sigma's default for correlated rules).
+    for (ci, c) in out.iter().enumerate() {
+        for (pos, &ri) in c.rules.iter().enumerate() {
+            rules[ri].feeds.push((ci, pos));
+        }
+    }
+    for r in rules.iter_mut() {
+        if !r.feeds.is_empty() {
+            r.generate = r.feeds.iter().any(|&(ci, _)| out[ci].generate);
+        }
+    }
+    out
+}
+
 fn dedup(mut v: Vec<String>) -> Vec<String> {
     v.sort();
     v.dedup();
@@ -459,6 +583,13 @@ fn lower<'b>(s: &str, buf: &'b mut [u8; 128]) -> Option<&'b str> {
     out.copy_from_slice(s.as_bytes());
     out.make_ascii_lowercase();
     std::str::from_utf8(out).ok()
+}
+
+/// The shipped correlation translating a deprecated SigmaHQ v1 rule file
+/// (by file stem), if there is one.
+pub(crate) fn shipped_translation(stem: &str) -> Option<String> {
+    let path = format!("correlations/sigmahq/{stem}.yml");
+    EMBEDDED.get_file(&path).map(|_| format!("rules/{path}"))
 }
 
 fn collect_embedded<'a>(dir: &'a Dir<'a>, out: &mut Vec<(String, &'a str)>) {

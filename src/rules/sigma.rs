@@ -95,12 +95,10 @@ pub(crate) fn parse_rule(
     let Some(m) = doc.as_mapping() else {
         return Err(cx.invalid("", "a rule document must be a YAML mapping"));
     };
-    if get(m, "correlation").is_some() {
-        return Err(cx.invalid(
-            "correlation:",
-            "Sigma correlation rules are not supported by this engine version",
-        ));
-    }
+    debug_assert!(
+        get(m, "correlation").is_none(),
+        "correlations are parsed by correlation.rs"
+    );
     if let Some(action) = get_str(m, "action") {
         return Err(cx.invalid(
             "action:",
@@ -132,6 +130,7 @@ pub(crate) fn parse_rule(
     let mut names = Vec::new();
     let mut searches = Vec::new();
     let mut conditions = Vec::new();
+    let mut timeframe = None;
     for (k, v) in det {
         let Some(k) = key_text(k) else {
             return Err(cx.invalid("detection", "detection keys must be strings"));
@@ -146,12 +145,7 @@ pub(crate) fn parse_rule(
                     }
                 };
             }
-            "timeframe" => {
-                return Err(cx.invalid(
-                    "timeframe:",
-                    "`timeframe` belongs to the deprecated Sigma v1 aggregation syntax; write a Sigma correlation rule with `timespan` instead",
-                ));
-            }
+            "timeframe" => timeframe = key_text(v),
             _ => {
                 searches.push(compile_search(&cx, &k, v, placeholders)?);
                 names.push(k);
@@ -160,6 +154,37 @@ pub(crate) fn parse_rule(
     }
     if conditions.is_empty() {
         return Err(cx.invalid("detection", "the detection has no `condition`"));
+    }
+    let name = get_str(m, "name").unwrap_or_else(|| default_name.to_owned());
+    // The deprecated Sigma v1 aggregations (`| count() by x > n`, `| near`,
+    // `timeframe`) are refused with the correlation rule to write instead:
+    // running them with guessed semantics would silently differ from what
+    // their authors' backends did.
+    let stem = std::path::Path::new(file)
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let shipped = match super::shipped_translation(&stem) {
+        Some(p) => format!("trailwatch ships this translation as {p}"),
+        None => "trailwatch ships translations of SigmaHQ's deprecated AWS rules in rules/correlations/sigmahq/".into(),
+    };
+    if let Some(c) = conditions.iter().find(|c| c.contains('|')) {
+        let suggestion = super::correlation::suggest_for_v1(&name, c, timeframe.as_deref())
+            .map(|s| format!("; write a correlation rule instead: `{s}`"))
+            .unwrap_or_else(|| "; write a Sigma correlation rule instead".into());
+        return Err(cx.invalid(
+            c,
+            format!(
+                "the aggregation `{}` is deprecated Sigma v1 syntax{suggestion} ({shipped})",
+                c.split_once('|').map(|x| x.1.trim()).unwrap_or(c)
+            ),
+        ));
+    }
+    if let Some(tf) = &timeframe {
+        return Err(cx.invalid(
+            "timeframe:",
+            format!("`timeframe: {tf}` is deprecated Sigma v1 syntax (a condition over several events); write a correlation rule instead: `correlation: {{type: temporal, rules: [<one rule per selection>], group-by: [userIdentity.arn], timespan: {tf}}}` ({shipped})"),
+        ));
     }
     let mut conds = Vec::new();
     for c in &conditions {
@@ -176,7 +201,6 @@ pub(crate) fn parse_rule(
         None => RuleTests::default(),
         Some(t) => parse_tests(&cx, t)?,
     };
-    let name = get_str(m, "name").unwrap_or_else(|| default_name.to_owned());
     Ok(Rule {
         name,
         id: get_str(m, "id").unwrap_or_default(),
@@ -191,6 +215,8 @@ pub(crate) fn parse_rule(
         searches,
         cond,
         tests,
+        generate: true,
+        feeds: Vec::new(),
     })
 }
 

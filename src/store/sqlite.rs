@@ -16,6 +16,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use super::{StoreError, create_private_dir};
 use crate::pipeline::{ObjectOutcome, Outcome};
+use crate::rules::StateRow;
 
 /// File name of the store inside the data directory.
 pub const DB_FILE: &str = "alerts.db";
@@ -113,6 +114,21 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE failures ADD COLUMN bucket TEXT;
     ALTER TABLE failures ADD COLUMN key TEXT;
+    "#,
+    // v4: correlation alerts link their group, window and events; the
+    // correlation windows persist across restarts.
+    r#"
+    ALTER TABLE alerts ADD COLUMN group_key TEXT;
+    ALTER TABLE alerts ADD COLUMN window_start TEXT;
+    ALTER TABLE alerts ADD COLUMN window_end TEXT;
+    ALTER TABLE alerts ADD COLUMN contributing_events TEXT;
+    CREATE TABLE correlation_state (
+        correlation TEXT NOT NULL,
+        group_key   TEXT NOT NULL,
+        state       TEXT NOT NULL,
+        updated_at  TEXT NOT NULL,
+        PRIMARY KEY (correlation, group_key)
+    ) WITHOUT ROWID;
     "#,
 ];
 
@@ -283,7 +299,13 @@ impl Store {
     }
 
     /// Commits a batch of object outcomes in one transaction.
-    pub fn commit(&mut self, batch: &[ObjectOutcome]) -> Result<CommitSummary, StoreError> {
+    /// `correlation_state` holds the correlation groups the batch changed
+    /// (see [`crate::pipeline::correlate`]); they commit atomically with it.
+    pub fn commit(
+        &mut self,
+        batch: &[ObjectOutcome],
+        correlation_state: &[StateRow],
+    ) -> Result<CommitSummary, StoreError> {
         let path = self.path.clone();
         let e = |source| StoreError::Sqlite {
             path: path.clone(),
@@ -297,8 +319,10 @@ impl Store {
                 .prepare_cached(
                     "INSERT OR IGNORE INTO alerts (rule_name, rule_id, title, severity, severity_rank, event_id, \
                      event_time, event_name, event_source, aws_region, account_id, principal_arn, principal_type, \
-                     source_ip, user_agent, object, detected_at, raw_event) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+                     source_ip, user_agent, object, detected_at, raw_event, group_key, window_start, window_end, \
+                     contributing_events) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, \
+                     ?21, ?22)",
                 )
                 .map_err(e)?;
             let mut upsert_obj = tx
@@ -331,6 +355,7 @@ impl Store {
                         stats,
                         alerts,
                         activity,
+                        ..
                     } => {
                         // An object counts towards the aggregates once: if the
                         // ledger already has it as processed, its records
@@ -382,6 +407,12 @@ impl Store {
                                     a.object,
                                     now,
                                     a.raw_event,
+                                    a.correlation.as_ref().map(|c| &c.group_key),
+                                    a.correlation.as_ref().map(|c| &c.window_start),
+                                    a.correlation.as_ref().map(|c| &c.window_end),
+                                    a.correlation
+                                        .as_ref()
+                                        .map(|c| serde_json::to_string(&c.event_ids).expect("strings serialize")),
                                 ])
                                 .map_err(e)?;
                             if n == 1 {
@@ -437,6 +468,7 @@ impl Store {
                 summary.new_alerts.push(fresh);
             }
         }
+        write_correlation_state(&tx, correlation_state, &now).map_err(e)?;
         crate::testhook::hit("before_commit");
         tx.commit().map_err(e)?;
         crate::testhook::hit("after_commit");
@@ -462,6 +494,69 @@ impl Store {
             .query_row("SELECT COUNT(*) FROM alerts", [], |r| r.get::<_, i64>(0))
             .map(|n| n as u64)
             .map_err(|e| self.err(e))
+    }
+}
+
+fn write_correlation_state(tx: &rusqlite::Transaction<'_>, rows: &[StateRow], now: &str) -> rusqlite::Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut upsert = tx.prepare_cached(
+        "INSERT INTO correlation_state (correlation, group_key, state, updated_at) VALUES (?1, ?2, ?3, ?4) \
+         ON CONFLICT(correlation, group_key) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+    )?;
+    let mut delete = tx.prepare_cached("DELETE FROM correlation_state WHERE correlation = ?1 AND group_key = ?2")?;
+    for r in rows {
+        match &r.state {
+            Some(state) => upsert.execute(params![r.correlation, r.group, state, now])?,
+            None => delete.execute(params![r.correlation, r.group])?,
+        };
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Every persisted correlation group: (correlation, group key, state).
+    pub fn correlation_state(&self) -> Result<Vec<(String, String, String)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT correlation, group_key, state FROM correlation_state ORDER BY correlation, group_key")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
+    /// Writes correlation state outside an object commit (dropping the
+    /// groups of correlations that were removed from the rule set).
+    pub fn write_correlation_state(&mut self, rows: &[StateRow]) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let e = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(e)?;
+        write_correlation_state(&tx, rows, &now_rfc3339()).map_err(e)?;
+        tx.commit().map_err(e)
+    }
+
+    /// A correlator for `rules` with the persisted windows restored.
+    pub fn correlator(
+        &mut self,
+        rules: &crate::rules::RuleSet,
+        limits: crate::rules::CorrelationLimits,
+    ) -> Result<crate::rules::Correlator, StoreError> {
+        let mut c = crate::rules::Correlator::new(rules.correlations(), limits);
+        let stale = c.restore(self.correlation_state()?);
+        if !stale.is_empty() {
+            tracing::info!(
+                groups = stale.len(),
+                "dropping the state of correlation rules no longer loaded"
+            );
+            self.write_correlation_state(&stale)?;
+        }
+        Ok(c)
     }
 }
 
@@ -491,7 +586,8 @@ pub struct AlertFilter {
 }
 
 const STORED_ALERT_COLUMNS: &str = "id, detected_at, rule_name, rule_id, title, severity, event_id, event_time, \
-    event_name, event_source, aws_region, account_id, principal_arn, principal_type, source_ip, user_agent, object, raw_event";
+    event_name, event_source, aws_region, account_id, principal_arn, principal_type, source_ip, user_agent, object, raw_event, \
+    group_key, window_start, window_end, contributing_events";
 
 fn stored_alert(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredAlert> {
     let sev: String = r.get(5)?;
@@ -515,6 +611,18 @@ fn stored_alert(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredAlert> {
             user_agent: r.get(15)?,
             object: r.get(16)?,
             raw_event: r.get(17)?,
+            correlation: match r.get::<_, Option<String>>(18)? {
+                None => None,
+                Some(group_key) => Some(crate::pipeline::CorrelationRef {
+                    group_key,
+                    window_start: r.get::<_, Option<String>>(19)?.unwrap_or_default(),
+                    window_end: r.get::<_, Option<String>>(20)?.unwrap_or_default(),
+                    event_ids: r
+                        .get::<_, Option<String>>(21)?
+                        .and_then(|j| serde_json::from_str(&j).ok())
+                        .unwrap_or_default(),
+                }),
+            },
         },
     })
 }
