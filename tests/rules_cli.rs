@@ -483,6 +483,7 @@ fn daemon_refuses_to_start_when_a_placeholder_is_missing() {
         err.contains("1 rule error(s)"),
         "the 57 SigmaHQ rules of the list load: {err}"
     );
+}
 
 #[test]
 fn deprecated_v1_aggregations_are_refused_with_the_correlation_to_write_and_the_shipped_translation() {
