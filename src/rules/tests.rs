@@ -235,13 +235,19 @@ fn shipped_rules_pass_their_embedded_tests() {
     let outcomes = run_rule_tests(&set);
     let failed: Vec<_> = outcomes.iter().filter(|o| !o.passed).collect();
     assert!(failed.is_empty(), "{failed:#?}");
-    // Every embedded case of every rule ran (none was skipped).
+    // Every embedded case of every rule and correlation ran (none was skipped).
     let cases: usize = set
         .rules()
         .iter()
         .map(|r| r.tests.true_positives.len() + r.tests.true_negatives.len())
-        .sum();
+        .sum::<usize>()
+        + set
+            .correlations()
+            .iter()
+            .map(|c| c.tests.true_positives.len() + c.tests.true_negatives.len())
+            .sum::<usize>();
     assert_eq!(outcomes.len(), cases);
+    assert!(set.correlations().len() >= 11, "the shipped correlation pack loaded");
     for name in SHIPPED {
         assert!(outcomes.iter().any(|o| o.rule == name), "{name} ran no case");
     }

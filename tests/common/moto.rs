@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_s3::types::{Event, NotificationConfiguration, QueueConfiguration};
 use aws_sdk_sqs::types::QueueAttributeName;
 
-use crate::common::{Proc, count, log_files, query_pairs};
+use crate::common::{Proc, db, log_files, query_pairs};
 
 pub struct Moto {
     child: Child,
@@ -352,7 +352,10 @@ pub fn objects_ok(data: &Path) -> i64 {
     if !data.join("alerts.db").exists() {
         return 0;
     }
-    count(data, "SELECT COUNT(*) FROM objects WHERE status = 'ok'")
+    // The daemon may have created the file but not yet its tables.
+    db(data)
+        .query_row("SELECT COUNT(*) FROM objects WHERE status = 'ok'", [], |r| r.get(0))
+        .unwrap_or(0)
 }
 
 /// Stored (rule, eventID) pairs, sorted.
