@@ -252,3 +252,23 @@ fn correlation_state_is_bounded_by_group_count() {
     );
     assert!((1..=10).contains(&groups), "{groups} groups kept");
 }
+
+#[test]
+fn regression_correlation_alerts_do_not_depend_on_the_thread_count() {
+    // Workers finish out of order; scan commits in listing order, so the
+    // windows see events in the same order with 1 or 2 threads.
+    let logs = shared().join("datasets/grycap_cloudtrail-tracker");
+    let tmp = tempfile::tempdir().unwrap();
+    let mut sets = Vec::new();
+    for threads in ["1", "2"] {
+        let data = tmp.path().join(threads);
+        scan(&logs, &data, &["--threads", threads]);
+        sets.push(query_pairs(
+            &data,
+            "SELECT rule_name, event_id || ' ' || group_key || ' ' || contributing_events FROM alerts \
+             WHERE group_key IS NOT NULL ORDER BY 1, 2",
+        ));
+    }
+    assert_eq!(sets[0].len(), 33);
+    assert_eq!(sets[0], sets[1]);
+}

@@ -85,8 +85,38 @@ pub fn parse_bytes(s: &str) -> Result<u64, String> {
 }
 
 /// What the walker and workers send to the committing thread.
+/// Releases outcomes in sequence order. Past `MAX_HELD` held outcomes (one
+/// object far slower than the rest) it releases the oldest held anyway:
+/// memory stays bounded, at the cost of ordering in that rare case.
+#[derive(Default)]
+struct Reorder {
+    next: u64,
+    held: std::collections::BTreeMap<u64, ObjectOutcome>,
+}
+
+impl Reorder {
+    const MAX_HELD: usize = 1024;
+
+    fn put(&mut self, seq: u64, oc: ObjectOutcome) -> Vec<ObjectOutcome> {
+        self.held.insert(seq, oc);
+        let mut out = Vec::new();
+        while let Some(oc) = self.held.remove(&self.next) {
+            out.push(oc);
+            self.next += 1;
+        }
+        while self.held.len() > Self::MAX_HELD {
+            let (seq, oc) = self.held.pop_first().expect("non-empty");
+            tracing::debug!(seq, waiting_for = self.next, "releasing an outcome out of order");
+            out.push(oc);
+            self.next = self.next.max(seq + 1);
+        }
+        out
+    }
+}
+
 enum Done {
-    Object(ObjectOutcome),
+    /// A processed file and its position in the listing.
+    Object(u64, ObjectOutcome),
     /// A digest file, skipped without reading.
     Digest,
     /// In the ledger with the same size and mtime: not read again.
@@ -110,7 +140,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
         .max(1);
-    let (todo_tx, todo_rx) = bounded::<LocalFile>(threads * 4);
+    let (todo_tx, todo_rx) = bounded::<(u64, LocalFile)>(threads * 4);
     let (done_tx, done_rx) = bounded::<Done>(threads * 16);
 
     // Walker: lists files, skips digests and unchanged ones.
@@ -125,6 +155,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         let reprocess = args.reprocess;
         let ledger = Store::open_read_only(&args.data.data_dir).context("cannot open the ledger")?;
         std::thread::Builder::new().name("walk".into()).spawn(move || {
+            let mut seq = 0u64;
             for item in local::walk(&paths) {
                 if stop.load(Ordering::SeqCst) {
                     break;
@@ -141,9 +172,10 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
                         if unchanged {
                             Done::Unchanged
                         } else {
-                            if todo_tx.send(f).is_err() {
+                            if todo_tx.send((seq, f)).is_err() {
                                 break;
                             }
+                            seq += 1;
                             continue;
                         }
                     }
@@ -171,12 +203,12 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         workers.push(std::thread::Builder::new().name(format!("worker-{i}")).spawn(move || {
             let mut worker = Worker::new(rules, opts);
             let mut raw = Vec::new();
-            for f in todo_rx {
+            for (seq, f) in todo_rx {
                 if stop.load(Ordering::SeqCst) {
                     break;
                 }
                 let outcome = process_file(&mut worker, &mut raw, f);
-                if done_tx.send(Done::Object(outcome)).is_err() {
+                if done_tx.send(Done::Object(seq, outcome)).is_err() {
                     break;
                 }
             }
@@ -197,6 +229,11 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
     let mut last_commit = Instant::now();
     let mut progress = Progress::new();
     let mut listed = 0;
+    // Outcomes are committed in listing order, whatever order the workers
+    // finish in, so that correlation windows (which consume events in
+    // arrival order) give the same alerts with any number of threads, and a
+    // resumed scan continues exactly where the interrupted one stopped.
+    let mut in_order = Reorder::default();
     loop {
         let f = found.load(Ordering::Relaxed);
         if f > listed {
@@ -208,7 +245,11 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         }
         progress.update(&committer.totals);
         match done_rx.recv_timeout(Duration::from_millis(200)) {
-            Ok(Done::Object(oc)) => committer.push(oc),
+            Ok(Done::Object(seq, oc)) => {
+                for oc in in_order.put(seq, oc) {
+                    committer.push(oc);
+                }
+            }
             Ok(Done::Digest) => {
                 committer.totals.objects += 1;
                 committer.totals.digests += 1;
@@ -231,7 +272,19 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
                 });
             }
             Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => break,
+            Err(RecvTimeoutError::Disconnected) => {
+                // Interrupted: outcomes behind an object that never finished
+                // are not committed, so that the next run processes them in
+                // order (nothing is lost: they are not in the ledger).
+                let held = in_order.held.len();
+                if held > 0 {
+                    tracing::info!(
+                        objects = held,
+                        "not committing objects that finished after an unfinished one; the next run processes them"
+                    );
+                }
+                break;
+            }
         }
         if committer.pending() >= args.batch_objects
             || (committer.pending() > 0 && last_commit.elapsed() >= Duration::from_millis(500))

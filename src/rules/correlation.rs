@@ -28,6 +28,15 @@
 //! the correlation's watermark (its newest event time minus the lateness)
 //! passes their end.
 //!
+//! A group that fired stays quiet until the end of the fired window
+//! (`window start + timespan`): events in that span belong to the burst
+//! already reported and are absorbed, so an attack that keeps going yields
+//! one alert per timespan, not one per N events.
+//!
+//! *Order.* Which event completes a window depends on arrival order; `scan`
+//! commits outcomes in listing order, so its results do not depend on the
+//! number of threads and a resumed run continues where it stopped.
+//!
 //! *Idempotence.* A group remembers the eventIDs it holds, so the same event
 //! applied twice (a redelivered message) counts once. An alert's key is the
 //! eventID of the event that completed the window, so a re-fire after a
@@ -645,6 +654,10 @@ struct Group {
     ev: Vec<Ev>,
     max_t: i64,
     touch: u64,
+    /// End (event time) of the last fired window: events up to it belong to
+    /// a burst already alerted on and are absorbed silently.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    quiet_until: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -747,6 +760,7 @@ impl Correlator {
             ev: Vec::new(),
             max_t: hit.time_ms,
             touch: 0,
+            quiet_until: None,
         });
         if g.ev.iter().any(|e| e.id == hit.event_id) {
             self.stats.duplicate_events += 1;
@@ -767,7 +781,7 @@ impl Correlator {
                 id: hit.event_id.clone(),
                 p: hit.pos as u16,
                 v: hit.value.clone(),
-                c: false,
+                c: g.quiet_until.is_some_and(|q| hit.time_ms <= q),
             },
         );
         g.max_t = g.max_t.max(hit.time_ms);
@@ -779,7 +793,9 @@ impl Correlator {
         if !at_close {
             if let Some((lo, hi)) = find_window(spec, &g.ev, hit.time_ms) {
                 let window = consume(&mut g.ev[lo..hi]);
-                out.push(firing(hit.corr, &hit.group, &window, hit.event_id.clone()));
+                let f = firing(hit.corr, &hit.group, &window, hit.event_id.clone());
+                g.quiet_until = Some(f.window_start_ms + spec.span);
+                out.push(f);
             }
         }
         prune(g, spec.span + lateness, at_close);
@@ -1072,8 +1088,17 @@ mod tests {
         assert_eq!(f[0].trigger_id, "c");
         assert_eq!((f[0].window_start_ms, f[0].window_end_ms), (0, 20_000));
         assert_eq!(f[0].group, "ip=1");
-        // The burst was consumed: the fourth event starts afresh.
-        assert!(k.apply(&hit(30, "d", 0, "ip=1", None)).is_empty());
+        // The burst was consumed, and the group stays quiet until 0 + 300 s:
+        // three more events inside that span raise nothing.
+        for (t, id) in [(30, "d"), (100, "e"), (290, "f")] {
+            assert!(k.apply(&hit(t, id, 0, "ip=1", None)).is_empty());
+        }
+        // After it, a new burst of three fires again.
+        k.apply(&hit(400, "g", 0, "ip=1", None));
+        k.apply(&hit(410, "h", 0, "ip=1", None));
+        let f = k.apply(&hit(420, "i", 0, "ip=1", None));
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].event_ids, vec!["g", "h", "i"]);
     }
 
     #[test]
