@@ -429,7 +429,9 @@ impl Store {
                                 status,
                                 stats.records as i64,
                                 stats.skipped() as i64,
-                                alerts.len() as i64,
+                                // Correlation alerts depend on arrival order; the ledger counts
+                                // what this object's own records raised.
+                                alerts.iter().filter(|a| a.correlation.is_none()).count() as i64,
                                 Option::<String>::None,
                                 now,
                             ])
