@@ -128,6 +128,17 @@ fn burst_split_across_files_out_of_order_fires_once_with_its_window_and_events()
     for id in ["f-1", "f-2", "f-3", "f-4", "f-5"] {
         assert!(text.contains(&format!("\n  {id}\n")), "{text}");
     }
+    // `query` exposes the links too.
+    let out = run(bin()
+        .args(["query", "--format", "csv", "--data-dir"])
+        .arg(&data)
+        .arg("SELECT rule_name, group_key, window_start, contributing_events FROM alerts WHERE group_key IS NOT NULL"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("failed_console_logins_from_one_ip,sourceIPAddress=203.0.113.77,2026-10-05T14:00:00Z,"),
+        "{}",
+        stdout(&out)
+    );
     // The sixth failure stays in the window state for a next burst.
     assert_eq!(
         query_pairs(

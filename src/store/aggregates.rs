@@ -556,6 +556,9 @@ pub fn scan_parts(paths: &[PathBuf]) -> PolarsResult<LazyFrame> {
             enabled: Some(false),
             ..Default::default()
         },
+        // Alert parts written before the correlation columns existed lack
+        // them: read those as null instead of failing.
+        allow_missing_columns: true,
         ..Default::default()
     };
     LazyFrame::scan_parquet_files(sources.into_iter().collect(), args)
@@ -623,7 +626,7 @@ impl ActivityColumns {
 /// Alert columns exported to Parquet (and registered for `query`).
 pub const ALERT_COLUMNS: &str = "id, rule_name, rule_id, title, severity, severity_rank, event_id, event_time, \
     event_name, event_source, aws_region, account_id, principal_arn, principal_type, source_ip, user_agent, \
-    object, detected_at, raw_event";
+    object, detected_at, raw_event, group_key, window_start, window_end, contributing_events";
 
 const ALERT_STR_COLS: [&str; 15] = [
     "rule_name",
@@ -651,6 +654,8 @@ pub struct AlertColumns {
     strs: [Vec<String>; 15],
     event_time: Vec<Option<i64>>,
     detected_at: Vec<Option<i64>>,
+    /// Correlation alerts' group, window and events (null for single events).
+    correlation: [Vec<Option<String>>; 4],
 }
 
 impl AlertColumns {
@@ -664,6 +669,9 @@ impl AlertColumns {
         }
         self.event_time.push(parse_ms(&r.get::<_, String>(7)?));
         self.detected_at.push(parse_ms(&r.get::<_, String>(17)?));
+        for (i, v) in self.correlation.iter_mut().enumerate() {
+            v.push(r.get(19 + i)?);
+        }
         Ok(())
     }
 
@@ -708,6 +716,13 @@ impl AlertColumns {
             datetime_col("detected_at", self.detected_at)?,
             s(14, raw_event),
         ];
+        let mut cols = cols;
+        for (name, v) in ["group_key", "window_start", "window_end", "contributing_events"]
+            .into_iter()
+            .zip(self.correlation)
+        {
+            cols.push(Column::new(name.into(), v));
+        }
         DataFrame::new(n, cols)
     }
 }
