@@ -63,3 +63,15 @@ pub fn slow_object() -> Option<Duration> {
             .map(Duration::from_millis)
     })
 }
+
+/// Panics while processing an object whose name contains
+/// `TRAILWATCH_TEST_PANIC_OBJECT`, so that a test can check that a bug which
+/// panics on one input costs that object only.
+pub fn panic_on_object(name: &str) {
+    static NEEDLE: OnceLock<Option<String>> = OnceLock::new();
+    if let Some(needle) = NEEDLE.get_or_init(|| std::env::var("TRAILWATCH_TEST_PANIC_OBJECT").ok()) {
+        if name.contains(needle.as_str()) {
+            panic!("test hook: panicking on {name}");
+        }
+    }
+}

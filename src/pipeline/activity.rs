@@ -47,18 +47,28 @@ pub fn user_agent_family(ua: &str) -> &str {
     &ua[..end]
 }
 
-fn hour_of(t: &str) -> &str {
+/// Whether `t` starts with `YYYY-MM-DD`, all ASCII: then slicing it at
+/// byte 10 (or 13 after `THH`) is on a character boundary. Log content picks
+/// `eventTime`; checking only the dashes let a multi-byte character straddle
+/// the cut and panic (see tests/fuzz_regressions/decode_rules/).
+fn dated(b: &[u8]) -> bool {
+    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
+    b.len() >= 10 && b[4] == b'-' && b[7] == b'-' && digits(0..4) && digits(5..7) && digits(8..10)
+}
+
+/// `YYYY-MM-DDTHH` of an ISO 8601 time, or `""` when `t` does not start so.
+pub fn hour_of(t: &str) -> &str {
     let b = t.as_bytes();
-    if b.len() >= 13
-        && b[4] == b'-'
-        && b[7] == b'-'
-        && (b[10] == b'T' || b[10] == b' ')
-        && b[..4].iter().all(u8::is_ascii_digit)
-    {
+    if dated(b) && b.len() >= 13 && (b[10] == b'T' || b[10] == b' ') && b[11..13].iter().all(u8::is_ascii_digit) {
         &t[..13]
     } else {
         ""
     }
+}
+
+/// `YYYY-MM-DD` of an ISO 8601 time (the aggregates' partition), or `None`.
+pub fn day_of(t: &str) -> Option<&str> {
+    dated(t.as_bytes()).then(|| &t[..10])
 }
 
 struct Fields<'a> {
@@ -199,6 +209,22 @@ impl ActivityAgg {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hour_and_day_of_a_time_with_a_multibyte_character_at_the_cut_are_empty_not_a_panic() {
+        // Regression: `hour_of` sliced at byte 13 after checking only the
+        // dashes, and `partition_of` (now `day_of`) at byte 10, so `é` or
+        // `€` across the cut panicked a worker (or the flush, every run).
+        assert_eq!(hour_of("2026-10-05T1é:00Z"), "");
+        assert_eq!(hour_of("2026-10-05Té:00Z"), "");
+        assert_eq!(day_of("2026-10-€X"), None);
+        assert_eq!(day_of("2026-1€-05"), None);
+        assert_eq!(hour_of("2026-10-05T14:03:00Z"), "2026-10-05T14");
+        assert_eq!(hour_of("2026-10-05 14:03:00"), "2026-10-05 14");
+        assert_eq!(day_of("2026-10-05T14:03:00Z"), Some("2026-10-05"));
+        assert_eq!(hour_of("2026-10-05"), "");
+        assert_eq!(day_of("short"), None);
+    }
 
     #[test]
     fn user_agent_families() {

@@ -274,6 +274,10 @@ pub enum ObjectError {
     Decode(#[from] DecodeError),
     #[error(transparent)]
     S3(#[from] S3Error),
+    /// A bug: processing panicked. Contained to this object (see
+    /// [`Worker::process`]).
+    #[error("{object}: internal error while processing this object (a trailwatch bug; please report it): {message}")]
+    Panic { object: String, message: String },
 }
 
 impl ObjectError {
@@ -283,6 +287,7 @@ impl ObjectError {
             ObjectError::Source(e) => e.class(),
             ObjectError::Decode(e) => e.class(),
             ObjectError::S3(e) => e.class(),
+            ObjectError::Panic { .. } => "panic",
         }
     }
 }
@@ -344,15 +349,35 @@ impl Worker {
     }
 
     /// Decodes and evaluates one object read from `reader`.
+    ///
+    /// Log content is untrusted, so a bug that panics on some input must
+    /// cost that object only, not the run (a scan worker thread, the
+    /// daemon's blocking task): the panic is caught here and becomes the
+    /// object's failure, class `panic`, and the worker's state is rebuilt.
     pub fn process<R: Read>(&mut self, meta: ObjectMeta, reader: R) -> ObjectOutcome {
-        let outcome = match self.run(&meta.name, reader) {
-            Ok((stats, alerts, corr_hits)) => Outcome::Processed {
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run(&meta.name, reader)));
+        let outcome = match run {
+            Ok(Ok((stats, alerts, corr_hits))) => Outcome::Processed {
                 stats,
                 alerts,
                 activity: self.activity.take(),
                 corr_hits,
             },
-            Err(e) => Outcome::Failed(e.into()),
+            Ok(Err(e)) => Outcome::Failed(e.into()),
+            Err(payload) => {
+                let message = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "panic".into());
+                self.decoder = Decoder::new(self.opts.decode);
+                self.activity = ActivityAgg::default();
+                self.buf = Vec::new();
+                Outcome::Failed(ObjectError::Panic {
+                    object: meta.name.clone(),
+                    message,
+                })
+            }
         };
         // Do not keep a huge buffer around after an unusually large object.
         if self.buf.capacity() > 256 << 20 {
@@ -367,6 +392,7 @@ impl Worker {
         name: &str,
         reader: R,
     ) -> Result<(DocumentStats, Vec<Alert>, Vec<CorrHit>), DecodeError> {
+        crate::testhook::panic_on_object(name);
         let len = decode::read_object(name, reader, self.opts.max_object_bytes, &mut self.buf)?;
         let rules = &*self.rules;
         let activity = &mut self.activity;
