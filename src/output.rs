@@ -8,6 +8,38 @@ use comfy_table::{ContentArrangement, Table, presets};
 use serde::Serialize;
 use trailwatch::pipeline::Alert;
 
+/// `s` made safe for a terminal: control characters (C0, DEL, C1), which
+/// log content may carry (a user agent is whatever the caller sent), are
+/// shown as `\u{..}` escapes instead of being written raw, so that an alert
+/// cannot move the cursor, rewrite the screen or set the window title of the
+/// analyst reading it. Machine formats (jsonl, csv) are escaped by their own
+/// writers and left alone.
+pub fn terminal_safe(s: &str) -> std::borrow::Cow<'_, str> {
+    escape_controls(s, false)
+}
+
+/// [`terminal_safe`] for multi-line text that trailwatch laid out itself
+/// (a pretty-printed raw event): line feeds stay.
+pub fn terminal_safe_lines(s: &str) -> std::borrow::Cow<'_, str> {
+    escape_controls(s, true)
+}
+
+fn escape_controls(s: &str, keep_newlines: bool) -> std::borrow::Cow<'_, str> {
+    let escape = |c: char| c.is_control() && !(keep_newlines && c == '\n');
+    if !s.chars().any(escape) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if escape(c) {
+            out.push_str(&c.escape_unicode().to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AlertFormat {
     Table,
@@ -145,15 +177,37 @@ pub fn alert_table(alerts: &[Alert]) -> Table {
             &a.principal_arn
         };
         let event = format!("{}:{}", a.event_source.trim_end_matches(".amazonaws.com"), a.event_name);
-        t.add_row([
-            a.event_time.as_str(),
-            a.severity.as_str(),
-            a.rule_name.as_str(),
-            a.account_id.as_str(),
-            principal.as_str(),
-            a.source_ip.as_str(),
-            event.as_str(),
-        ]);
+        t.add_row(
+            [
+                a.event_time.as_str(),
+                a.severity.as_str(),
+                a.rule_name.as_str(),
+                a.account_id.as_str(),
+                principal.as_str(),
+                a.source_ip.as_str(),
+                event.as_str(),
+            ]
+            .map(terminal_safe),
+        );
     }
     t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{terminal_safe, terminal_safe_lines};
+
+    #[test]
+    fn control_characters_are_escaped_for_terminals() {
+        assert_eq!(terminal_safe("aws-cli/2.0 é"), "aws-cli/2.0 é");
+        assert_eq!(
+            terminal_safe("\u{1b}]0;pwned\u{7}\u{1b}[2J\u{9b}X\0"),
+            "\\u{1b}]0;pwned\\u{7}\\u{1b}[2J\\u{9b}X\\u{0}"
+        );
+        assert_eq!(terminal_safe("a\nb"), "a\\u{a}b");
+        assert_eq!(
+            terminal_safe_lines("{\n  \"a\": \"\u{9b}\"\n}"),
+            "{\n  \"a\": \"\\u{9b}\"\n}"
+        );
+    }
 }

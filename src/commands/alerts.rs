@@ -9,7 +9,7 @@ use trailwatch::rules::Level;
 use trailwatch::store::{AlertFilter, Store, StoredAlert};
 
 use super::DataDirArgs;
-use crate::output::{AlertFormat, AlertOut};
+use crate::output::{AlertFormat, AlertOut, terminal_safe, terminal_safe_lines};
 
 #[derive(Debug, clap::Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -166,20 +166,23 @@ fn write_list(out: &mut impl std::io::Write, format: AlertFormat, alerts: &[Stor
                 ]);
             for s in alerts {
                 let a = &s.alert;
-                t.add_row([
-                    s.id.to_string(),
-                    a.event_time.clone(),
-                    a.severity.to_string(),
-                    a.rule_name.clone(),
-                    a.account_id.clone(),
-                    if a.principal_arn.is_empty() {
-                        a.principal_type.clone()
-                    } else {
-                        a.principal_arn.clone()
-                    },
-                    a.source_ip.clone(),
-                    format!("{}:{}", a.event_source.trim_end_matches(".amazonaws.com"), a.event_name),
-                ]);
+                t.add_row(
+                    [
+                        s.id.to_string(),
+                        a.event_time.clone(),
+                        a.severity.to_string(),
+                        a.rule_name.clone(),
+                        a.account_id.clone(),
+                        if a.principal_arn.is_empty() {
+                            a.principal_type.clone()
+                        } else {
+                            a.principal_arn.clone()
+                        },
+                        a.source_ip.clone(),
+                        format!("{}:{}", a.event_source.trim_end_matches(".amazonaws.com"), a.event_name),
+                    ]
+                    .map(|c| terminal_safe(&c).into_owned()),
+                );
             }
             writeln!(out, "{t}")?;
         }
@@ -190,30 +193,44 @@ fn write_list(out: &mut impl std::io::Write, format: AlertFormat, alerts: &[Stor
 fn print_one(s: &StoredAlert) -> anyhow::Result<()> {
     let a = &s.alert;
     let raw: serde_json::Value = serde_json::from_str(&a.raw_event).context("stored raw event is not JSON")?;
+    let t = |s: &str| terminal_safe(s).into_owned();
     println!("id:            {}", s.id);
-    println!("rule:          {} ({})", a.rule_name, a.rule_id);
-    println!("title:         {}", a.title);
+    println!("rule:          {} ({})", t(&a.rule_name), t(&a.rule_id));
+    println!("title:         {}", t(&a.title));
     println!("severity:      {}", a.severity);
-    println!("event:         {} {} at {}", a.event_source, a.event_name, a.event_time);
-    println!("event id:      {}", a.event_id);
-    println!("account:       {} ({})", a.account_id, a.aws_region);
-    println!("principal:     {} ({})", a.principal_arn, a.principal_type);
-    println!("source ip:     {}", a.source_ip);
-    println!("user agent:    {}", a.user_agent);
-    println!("object:        {}", a.object);
+    println!(
+        "event:         {} {} at {}",
+        t(&a.event_source),
+        t(&a.event_name),
+        t(&a.event_time)
+    );
+    println!("event id:      {}", t(&a.event_id));
+    println!("account:       {} ({})", t(&a.account_id), t(&a.aws_region));
+    println!("principal:     {} ({})", t(&a.principal_arn), t(&a.principal_type));
+    println!("source ip:     {}", t(&a.source_ip));
+    println!("user agent:    {}", t(&a.user_agent));
+    println!("object:        {}", t(&a.object));
     println!("detected at:   {}", s.detected_at);
+    // JSON escapes C0 controls itself; C1 controls (U+0080..U+009F) it
+    // leaves raw, so they are escaped here too.
     if let Some(c) = &a.correlation {
         // The alert key is the event that completed the window; the window's
         // events are listed so that an analyst can pull each one up.
-        println!("group:         {}", c.group_key);
-        println!("window:        {} .. {}", c.window_start, c.window_end);
+        println!("group:         {}", t(&c.group_key));
+        println!("window:        {} .. {}", t(&c.window_start), t(&c.window_end));
         println!("events ({}):", c.event_ids.len());
         for id in &c.event_ids {
-            println!("  {id}");
+            println!("  {}", t(id));
         }
-        println!("correlation:\n{}", serde_json::to_string_pretty(&raw)?);
+        println!(
+            "correlation:\n{}",
+            terminal_safe_lines(&serde_json::to_string_pretty(&raw)?)
+        );
     } else {
-        println!("raw event:\n{}", serde_json::to_string_pretty(&raw)?);
+        println!(
+            "raw event:\n{}",
+            terminal_safe_lines(&serde_json::to_string_pretty(&raw)?)
+        );
     }
     Ok(())
 }

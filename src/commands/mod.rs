@@ -15,6 +15,7 @@ mod compact;
 mod daemon;
 mod progress;
 mod query;
+mod redact;
 mod rules_cmd;
 mod scan;
 
@@ -222,19 +223,31 @@ fn fatal(e: anyhow::Error) -> ExitCode {
 }
 
 fn init_logging(format: LogFormat, verbose: u8) {
-    use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::prelude::*;
+    use tracing_subscriber::{EnvFilter, filter::filter_fn, fmt};
     let default = match verbose {
         0 => "info",
         1 => "debug",
         _ => "trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    // Whatever RUST_LOG says, the SDK's internals never log at trace: they
+    // print identities and signed requests there (see redact.rs).
+    let no_sdk_trace = filter_fn(|m| !(*m.level() == tracing::Level::TRACE && redact::is_capped(m.target())));
+    let writer = redact::RedactingStderr::new(redact::secrets_from_env());
+    let registry = tracing_subscriber::registry().with(filter);
     match format {
-        LogFormat::Text => builder.with_target(false).init(),
-        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => registry
+            .with(
+                fmt::layer()
+                    .with_target(false)
+                    .with_writer(writer)
+                    .with_filter(no_sdk_trace),
+            )
+            .init(),
+        LogFormat::Json => registry
+            .with(fmt::layer().json().with_writer(writer).with_filter(no_sdk_trace))
+            .init(),
     }
 }
 

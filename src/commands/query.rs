@@ -139,7 +139,7 @@ fn table(df: &DataFrame) -> Table {
     for i in 0..df.height() {
         t.add_row(cols.iter().map(|c| match c.get(i) {
             Ok(AnyValue::Null) | Err(_) => String::new(),
-            Ok(v) => v.str_value().into_owned(),
+            Ok(v) => crate::output::terminal_safe(&v.str_value()).into_owned(),
         }));
     }
     t

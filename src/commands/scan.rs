@@ -18,7 +18,7 @@ use trailwatch::decode::{DEFAULT_MAX_OBJECT_BYTES, DecodeOptions};
 use trailwatch::pipeline::{ObjectError, ObjectMeta, ObjectOutcome, Outcome, PipelineOptions, Worker};
 use trailwatch::sources::SourceError;
 use trailwatch::sources::local::{self, LocalFile};
-use trailwatch::store::{self, Aggregates, Store};
+use trailwatch::store::{Aggregates, Store};
 
 use super::committer::Committer;
 use super::progress::Progress;
@@ -129,9 +129,6 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let rules = Arc::new(args.rules.load()?);
     let store = Store::open(&args.data.data_dir).context("cannot open the alert store")?;
-    for (path, mode) in store::loose_permissions(&args.data.data_dir) {
-        tracing::warn!(path = %path.display(), mode = format!("{mode:o}"), "data directory entry is readable by others; expected 0700 directories and 0600 files");
-    }
     tracing::info!(rules = rules.len(), source = %args.rules.describe(), data_dir = %args.data.data_dir.display(), "scan starting");
 
     let stop = super::stop_on_interrupt("files");

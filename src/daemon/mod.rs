@@ -46,7 +46,7 @@ use crate::rules::RuleSet;
 use crate::sources::notification::{self, Notification, ObjectRef};
 use crate::sources::s3::{self, AwsOptions};
 use crate::sources::sqs::{self, Received};
-use crate::store::{Aggregates, Store, StoreError};
+use crate::store::{Aggregates, FailureRecord, Store, StoreError};
 use crate::testhook;
 
 /// Why the daemon could not run.
@@ -106,6 +106,10 @@ struct Shared {
     key_re: regex::Regex,
     ingest: Arc<S3Ingest>,
     store_tx: crossbeam_channel::Sender<StoreJob>,
+    /// Messages refused before any object was fetched (a body that is not a
+    /// notification, a bucket not allowed); the store thread records them in
+    /// `failures`. Unbounded so that the coordinator never blocks on it.
+    fail_tx: crossbeam_channel::Sender<FailureRecord>,
 }
 
 /// Runs until `shutdown` turns true, then drains in-flight work and returns.
@@ -135,6 +139,7 @@ pub async fn run(
     // The store thread.
     let store = Store::open(&cfg.data_dir)?;
     let (store_tx, store_rx) = crossbeam_channel::bounded::<StoreJob>(concurrency * 4);
+    let (fail_tx, fail_rx) = crossbeam_channel::unbounded::<FailureRecord>();
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
     let store_thread = {
         let done_tx = done_tx.clone();
@@ -143,7 +148,7 @@ pub async fn run(
         let rules = rules.clone();
         std::thread::Builder::new()
             .name("store".into())
-            .spawn(move || store_loop(store, &cfg, &rules, store_rx, done_tx, &metrics))
+            .spawn(move || store_loop(store, &cfg, &rules, store_rx, fail_rx, done_tx, &metrics))
             .map_err(|e| DaemonError::Config(format!("cannot start the store thread: {e}")))?
     };
 
@@ -169,6 +174,7 @@ pub async fn run(
         metrics: metrics.clone(),
         key_re,
         store_tx,
+        fail_tx,
     });
 
     // The receiver.
@@ -358,21 +364,45 @@ fn handle_message(
                 detail: &e.to_string(),
             }
             .emit(metrics);
+            let _ = shared.fail_tx.send(FailureRecord {
+                object: format!("sqs-message:{}", m.message_id),
+                class: e.class().to_owned(),
+                error: format!("SQS message {}: {e}", m.message_id),
+                message_id: Some(m.message_id.clone()),
+            });
             return;
         }
     };
+    // A notification for a bucket outside the allow-list is refused whole,
+    // before any request: the daemon's credentials are not lent to whoever
+    // can write to the queue.
     let allowed = &shared.cfg.allowed_buckets;
-    if let Some(o) = objects
+    let refused: Vec<&ObjectRef> = objects
         .iter()
-        .find(|o| !allowed.is_empty() && !allowed.contains(&o.bucket))
-    {
-        let detail = format!("bucket `{}` is not in allowed_buckets", o.bucket);
+        .filter(|o| !allowed.is_empty() && !allowed.contains(&o.bucket))
+        .collect();
+    if let Some(first) = refused.first() {
+        let detail = format!("bucket `{}` is not in allowed_buckets", first.bucket);
         MessageLeft {
             message_id: &m.message_id,
             reason: "bucket_not_allowed",
             detail: &detail,
         }
         .emit(metrics);
+        for o in refused {
+            let _ = shared.fail_tx.send(FailureRecord {
+                object: o.uri(),
+                class: "bucket_not_allowed".to_owned(),
+                error: format!(
+                    "{}: bucket `{}` is not in allowed_buckets ({}); message {} left for the dead-letter queue",
+                    o.uri(),
+                    o.bucket,
+                    allowed.join(", "),
+                    m.message_id
+                ),
+                message_id: Some(m.message_id.clone()),
+            });
+        }
         return;
     }
     let mut wanted = Vec::new();
@@ -459,6 +489,7 @@ fn store_loop(
     cfg: &DaemonConfig,
     rules: &RuleSet,
     rx: crossbeam_channel::Receiver<StoreJob>,
+    fail_rx: crossbeam_channel::Receiver<FailureRecord>,
     done_tx: mpsc::UnboundedSender<Done>,
     metrics: &Metrics,
 ) -> Result<StoreStats, StoreError> {
@@ -486,6 +517,14 @@ fn store_loop(
             }
             Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
             Err(crossbeam_channel::RecvTimeoutError::Disconnected) => open = false,
+        }
+        let refused: Vec<FailureRecord> = fail_rx.try_iter().collect();
+        if !refused.is_empty() {
+            // Best effort: the messages stay on the queue either way, and a
+            // redelivery records them again.
+            if let Err(e) = store.record_failures(&refused) {
+                tracing::error!(error = %e, messages = refused.len(), "could not record refused messages in failures");
+            }
         }
         if !batch.is_empty() {
             let (ids, mut outcomes): (Vec<(String, Instant)>, Vec<ObjectOutcome>) =

@@ -224,13 +224,12 @@ impl Decoder {
         }
         let mut tape = self.take_tape();
         let parsed = simd_json::fill_tape_padded(&mut buf[start..], len - start, &mut self.buffers, &mut tape);
-        let result = match parsed {
-            Err(e) => Err(json_error(object, None, &e)),
-            Ok(()) => {
-                let root = tape.as_value();
-                handle_document(object, root, self.options, &mut stats, &mut on_record, 0)
-            }
-        };
+        if let Err(e) = parsed {
+            self.tape = Some(tape.reset());
+            return Err(json_error(object, None, &buf[start..len], start, &e));
+        }
+        let root = tape.as_value();
+        let result = handle_document(object, root, self.options, &mut stats, &mut on_record, 0);
         self.tape = Some(tape.reset());
         result.map(|()| stats)
     }
@@ -266,19 +265,27 @@ impl Decoder {
         // record), so the copy is cheap next to losing atomicity.
         let mut scratch: Vec<u8> = Vec::new();
         let mut tape = self.take_tape();
-        for &(line_no, s, e) in &spans {
+        for &(line_no, s, e_) in &spans {
             scratch.clear();
-            scratch.extend_from_slice(&buf[s..e]);
+            scratch.extend_from_slice(&buf[s..e_]);
             let n = scratch.len();
             scratch.resize(n + INPUT_PADDING, 0);
             let mut t = tape.reset();
             let res = simd_json::fill_tape_padded(&mut scratch, n, &mut self.buffers, &mut t);
             let checked = match res {
-                Err(e) => Err(json_error(object, Some(line_no), &e)),
+                Err(e) => {
+                    self.tape = Some(t.reset());
+                    // The scratch copy may be partly unescaped; the line in
+                    // `buf` is intact, and offsets are the same.
+                    return Err(json_error(object, Some(line_no), &buf[s..e_], 0, &e));
+                }
                 Ok(()) => validate_document(object, t.as_value()),
             };
             tape = t.reset();
-            checked.map_err(|e| with_line(e, line_no))?;
+            if let Err(e) = checked {
+                self.tape = Some(tape.reset());
+                return Err(with_line(e, line_no));
+            }
         }
         for &(_, s, e) in &spans {
             let mut t = tape.reset();
@@ -333,11 +340,104 @@ fn with_line(e: DecodeError, line_no: usize) -> DecodeError {
     }
 }
 
-fn json_error(object: &str, line: Option<usize>, e: &simd_json::Error) -> DecodeError {
+/// `doc` is the document (or NDJSON line) as it was handed to the parser;
+/// `base` is its offset in the object, so that positions are object offsets.
+fn json_error(object: &str, line: Option<usize>, doc: &[u8], base: usize, e: &simd_json::Error) -> DecodeError {
     DecodeError::Json {
         object: object.to_owned(),
         line,
-        reason: e.to_string(),
+        reason: json_reason(doc, base, e),
+    }
+}
+
+/// A JSON parse failure in plain words, with the byte offset where it is
+/// known. simd-json's own messages name parser states ("Syntax at
+/// character 0" for a raw control character in a string, "InternalError"
+/// for a stray NUL); an operator needs the cause.
+///
+/// simd-json validates in two stages: stage 1 (structure, UTF-8, control
+/// characters in strings) reads the input without changing it; stage 2
+/// unescapes strings in place, left to right, and stops at the first error.
+/// So for stage-1 errors the whole document is intact, and for stage-2
+/// errors everything from the error position on is.
+fn json_reason(doc: &[u8], base: usize, e: &simd_json::Error) -> String {
+    use simd_json::ErrorType as T;
+    let at = e.index();
+    match e.error() {
+        T::InvalidUtf8 => match std::str::from_utf8(doc) {
+            Err(u) => format!("invalid UTF-8 at byte {}", base + u.valid_up_to()),
+            Ok(_) => "invalid UTF-8".into(),
+        },
+        // Stage 1 reports string problems without a position.
+        T::Syntax if at == 0 => string_problem(doc, base).unwrap_or_else(|| "syntax error".into()),
+        T::DepthLimitExceeded => format!(
+            "nesting deeper than {} levels at byte {}",
+            simd_json::DEFAULT_MAX_DEPTH,
+            base + at
+        ),
+        T::InvalidNumber | T::InvalidExponent => format!(
+            "number out of range or malformed at byte {}: `{}` (numbers must fit a 128-bit integer or a 64-bit float)",
+            base + at,
+            number_text(doc, at)
+        ),
+        T::Eof => "unexpected end of the document".into(),
+        other => {
+            if let Some(p) = doc.get(at..).and_then(|rest| memchr::memchr(0, rest)) {
+                return format!("NUL byte (0x00) outside a string at byte {}", base + at + p);
+            }
+            let what = format!("{other:?}");
+            let mut words = String::new();
+            for (i, c) in what.chars().enumerate() {
+                if c.is_ascii_uppercase() && i > 0 {
+                    words.push(' ');
+                }
+                words.push(c.to_ascii_lowercase());
+            }
+            match e.character() {
+                Some(c) => format!("{words} at byte {} ({c:?})", base + at),
+                None => format!("{words} at byte {}", base + at),
+            }
+        }
+    }
+}
+
+/// The first unescaped control character inside a string, or an
+/// unterminated string, described; `None` if neither is found.
+fn string_problem(doc: &[u8], base: usize) -> Option<String> {
+    let (mut in_string, mut escaped, mut opened) = (false, false, 0);
+    for (i, &b) in doc.iter().enumerate() {
+        if !in_string {
+            if b == b'"' {
+                in_string = true;
+                opened = i;
+            }
+        } else if escaped {
+            escaped = false;
+        } else if b == b'\\' {
+            escaped = true;
+        } else if b == b'"' {
+            in_string = false;
+        } else if b < 0x20 {
+            return Some(format!(
+                "unescaped control character U+{b:04X} inside a string at byte {} (JSON requires \\u{b:04x})",
+                base + i
+            ));
+        }
+    }
+    in_string.then(|| format!("unterminated string starting at byte {}", base + opened))
+}
+
+/// The number around byte `at`, as written (at most 40 characters).
+fn number_text(doc: &[u8], at: usize) -> String {
+    let is_num = |b: &u8| b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'e' | b'E');
+    let at = at.min(doc.len());
+    let start = doc[..at].iter().rposition(|b| !is_num(b)).map_or(0, |p| p + 1);
+    let end = doc[at..].iter().position(|b| !is_num(b)).map_or(doc.len(), |p| at + p);
+    let text = String::from_utf8_lossy(&doc[start..end]);
+    if text.len() > 40 {
+        format!("{}…", &text[..40])
+    } else {
+        text.into_owned()
     }
 }
 

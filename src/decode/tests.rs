@@ -107,7 +107,8 @@ fn deep_nesting_is_an_error_not_a_stack_overflow() {
     s.push_str(&"[".repeat(100_000));
     s.push_str(&"]".repeat(100_000));
     s.push('}');
-    assert!(matches!(ids(s.as_bytes()), Err(DecodeError::Json { .. })));
+    let r = json_reason_of(s.as_bytes());
+    assert!(r.starts_with("nesting deeper than 1024 levels at byte "), "{r}");
 }
 
 #[test]
@@ -127,4 +128,98 @@ fn record_paths_cross_arrays() {
         })
         .unwrap();
     assert_eq!(seen, vec!["10.0.0.0/8", "0.0.0.0/0"]);
+}
+
+/// The reason text of a JSON failure.
+fn json_reason_of(input: &[u8]) -> String {
+    match ids(input) {
+        Err(DecodeError::Json { reason, .. }) => reason,
+        other => panic!("expected a JSON error, got {other:?}"),
+    }
+}
+
+#[test]
+fn json_errors_say_what_is_wrong_and_where() {
+    // A raw control character inside a string (stage 1 of the parser, which
+    // reports no position of its own).
+    assert_eq!(
+        json_reason_of(b"{\"eventName\":\"a\x00b\"}"),
+        "unescaped control character U+0000 inside a string at byte 15 (JSON requires \\u0000)"
+    );
+    assert_eq!(
+        json_reason_of(b"{\"eventName\":\"a\tb\"}"),
+        "unescaped control character U+0009 inside a string at byte 15 (JSON requires \\u0009)"
+    );
+    assert_eq!(
+        json_reason_of(b"{\"eventName\":\"abc}"),
+        "unterminated string starting at byte 13"
+    );
+    // NUL padding after the document (a preallocated, partly written file).
+    assert_eq!(
+        json_reason_of(b"{\"eventName\":\"X\"}\x00\x00\x00"),
+        "NUL byte (0x00) outside a string at byte 17"
+    );
+    assert_eq!(
+        json_reason_of(b"{\"eventName\":\"\xff\xfe\"}"),
+        "invalid UTF-8 at byte 14"
+    );
+    let r = json_reason_of(br#"{"eventName":"X","n":1e400}"#);
+    assert!(
+        r.starts_with("number out of range or malformed at byte ") && r.contains("`1e400`"),
+        "{r}"
+    );
+    let r = json_reason_of(br#"{"eventName":"X","n":340282366920938463463374607431768211456}"#);
+    assert!(r.contains("`340282366920938463463374607431768211456`"), "{r}");
+    // Leading whitespace is counted: offsets are object offsets.
+    assert_eq!(
+        json_reason_of(b"  \n{\"eventName\":\"a\x01\"}"),
+        "unescaped control character U+0001 inside a string at byte 18 (JSON requires \\u0001)"
+    );
+}
+
+#[test]
+fn numbers_within_128_bits_and_f64_are_accepted() {
+    let doc = br#"{"eventName":"X","eventID":"n","a":340282366920938463463374607431768211455,"b":-170141183460469231731687303715884105728,"c":1e-400,"d":1.7976931348623157e308}"#;
+    assert_eq!(ids(doc).unwrap().0, vec!["n"]);
+}
+
+#[test]
+fn escaped_nul_is_valid_json_and_kept_in_the_value() {
+    let mut buf = Vec::new();
+    let doc = br#"{"eventName":"X","userAgent":"a\u0000b"}"#;
+    let len = read_object("o", &doc[..], 1 << 20, &mut buf).unwrap();
+    let mut ua = String::new();
+    Decoder::default()
+        .decode("o", &mut buf, len, |r| ua = r.str("userAgent").unwrap().to_owned())
+        .unwrap();
+    assert_eq!(ua, "a\0b");
+}
+
+#[test]
+fn duplicate_keys_first_occurrence_wins() {
+    // CloudTrail never writes duplicate keys; when a document has them,
+    // every field lookup (rules, alerts, aggregates) sees the first one, so
+    // the record view is deterministic.
+    let mut buf = Vec::new();
+    let doc = br#"{"eventName":"ListBuckets","eventID":"d","eventName":"ConsoleLogin"}"#;
+    let len = read_object("o", &doc[..], 1 << 20, &mut buf).unwrap();
+    let mut name = String::new();
+    Decoder::default()
+        .decode("o", &mut buf, len, |r| name = r.str("eventName").unwrap().to_owned())
+        .unwrap();
+    assert_eq!(name, "ListBuckets");
+}
+
+#[test]
+fn ndjson_json_errors_locate_the_line() {
+    let nd = b"{\"eventID\":\"a\",\"eventName\":\"X\"}\n{\"eventID\":\"b\",\"eventName\":\"Y\x00\"}\n";
+    match ids(nd) {
+        Err(DecodeError::Json {
+            line: Some(2), reason, ..
+        }) => assert_eq!(
+            reason,
+            "unescaped control character U+0000 inside a string at byte 29 (JSON requires \\u0000)"
+        ),
+        other => panic!("{other:?}"),
+    }
 }

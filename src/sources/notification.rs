@@ -11,6 +11,12 @@
 //!
 //! Anything else is [`NotificationError::Unknown`], so that the caller can
 //! leave the message to the queue's redrive policy instead of deleting it.
+//!
+//! Bodies are untrusted input (anyone allowed to send to the queue, or to
+//! write a bucket that notifies it, shapes them): a bucket name that S3
+//! could not have issued is refused here, and keys are only ever used as
+//! S3 keys, never as local paths. Which buckets are accepted at all is the
+//! daemon's `allowed_buckets`.
 
 use serde_json::Value;
 
@@ -44,6 +50,35 @@ pub enum NotificationError {
     NotJson(String),
     #[error("unrecognised message body: {0}")]
     Unknown(String),
+    #[error("invalid bucket name {0:?}")]
+    InvalidBucket(String),
+}
+
+impl NotificationError {
+    /// Stable failure class, as stored in the `failures` table.
+    pub fn class(&self) -> &'static str {
+        match self {
+            NotificationError::NotJson(_) => "notification_not_json",
+            NotificationError::Unknown(_) => "notification_unknown",
+            NotificationError::InvalidBucket(_) => "notification_invalid_bucket",
+        }
+    }
+}
+
+/// Whether S3 could have issued this bucket name: 3 to 63 characters
+/// (up to 255 for legacy us-east-1 buckets, which also allowed upper case and
+/// `_`), letters, digits, `.`, `-` and `_`, starting and ending with a letter
+/// or digit, without `..`. Anything else (a `/`, spaces, control characters)
+/// cannot name a bucket and would only confuse request building and logs.
+pub fn valid_bucket_name(b: &str) -> bool {
+    let bytes = b.as_bytes();
+    (3..=255).contains(&bytes.len())
+        && bytes
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'_'))
+        && bytes[0].is_ascii_alphanumeric()
+        && bytes[bytes.len() - 1].is_ascii_alphanumeric()
+        && !b.contains("..")
 }
 
 /// Decodes an S3 event key: `+` is a space, then percent-decoding.
@@ -57,7 +92,13 @@ pub fn decode_s3_key(key: &str) -> String {
 /// Parses one SQS message body.
 pub fn parse(body: &str) -> Result<Notification, NotificationError> {
     let v: Value = serde_json::from_str(body).map_err(|e| NotificationError::NotJson(e.to_string()))?;
-    parse_value(&v, 0)
+    let n = parse_value(&v, 0)?;
+    if let Notification::Objects(objs) = &n {
+        if let Some(o) = objs.iter().find(|o| !valid_bucket_name(&o.bucket)) {
+            return Err(NotificationError::InvalidBucket(o.bucket.clone()));
+        }
+    }
+    Ok(n)
 }
 
 fn parse_value(v: &Value, depth: usize) -> Result<Notification, NotificationError> {
@@ -196,10 +237,9 @@ mod tests {
                 one("trail", "AWSLogs/1/CloudTrail/us-east-1/2026/10/05/b.json.gz"),
             ])
         );
-        let s3 =
-            r#"{"Records":[{"eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"t"},"object":{"key":"k%3D1"}}}]}"#;
+        let s3 = r#"{"Records":[{"eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"trail"},"object":{"key":"k%3D1"}}}]}"#;
         let body = serde_json::json!({"Type": "Notification", "Message": s3}).to_string();
-        assert_eq!(parse(&body).unwrap(), Notification::Objects(vec![one("t", "k=1")]));
+        assert_eq!(parse(&body).unwrap(), Notification::Objects(vec![one("trail", "k=1")]));
     }
 
     #[test]

@@ -121,13 +121,11 @@ fn str_col(name: &str, v: Vec<String>) -> Column {
     Column::new(name.into(), v)
 }
 
+/// The `date=` partition of a row. `time` comes from log content (an alert's
+/// `eventTime`), so it is validated, never sliced blindly: it also names a
+/// directory.
 fn partition_of(time: &str) -> String {
-    let b = time.as_bytes();
-    if b.len() >= 10 && b[4] == b'-' && b[7] == b'-' && b[..4].iter().all(u8::is_ascii_digit) {
-        time[..10].to_owned()
-    } else {
-        "unknown".to_owned()
-    }
+    crate::pipeline::activity::day_of(time).unwrap_or("unknown").to_owned()
 }
 
 impl Aggregates {
@@ -246,7 +244,17 @@ impl Aggregates {
         super::create_private_dir(dir)?;
         let tmp = dir.join(format!("{name}.tmp"));
         let fin = dir.join(name);
-        let file = File::create(&tmp).map_err(|e| io_err(&tmp, e))?;
+        // 0600 explicitly, whatever the umask of the embedding process.
+        let file = {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&tmp)
+                .map_err(|e| io_err(&tmp, e))?
+        };
         ParquetWriter::new(&file)
             .with_compression(ParquetCompression::Zstd(None))
             .with_row_group_size(Some(128 * 1024))

@@ -7,7 +7,7 @@ pub mod aggregates;
 pub mod sqlite;
 
 pub use aggregates::Aggregates;
-pub use sqlite::{AlertFilter, CommitSummary, LedgerEntry, Store, StoredAlert};
+pub use sqlite::{AlertFilter, CommitSummary, FailureRecord, LedgerEntry, Store, StoredAlert};
 
 use std::path::{Path, PathBuf};
 
@@ -47,6 +47,26 @@ pub fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
             path: dir.to_owned(),
             source,
         })
+}
+
+/// Logs a warning (path and mode) for every entry of the data directory
+/// that group or others can access, once per process: alerts hold log
+/// content (principals, addresses, raw events) that is as sensitive as the
+/// logs themselves. Called whenever a store is opened.
+pub fn warn_if_loose(dir: &Path) {
+    static CHECKED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if CHECKED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
+    for (path, mode) in loose_permissions(dir) {
+        let expected = if path.is_dir() { "0700" } else { "0600" };
+        tracing::warn!(
+            path = %path.display(),
+            mode = format!("{mode:04o}"),
+            expected,
+            "data directory entry is accessible to group or others; trailwatch creates directories 0700 and files 0600 (chmod go-rwx)"
+        );
+    }
 }
 
 /// Paths under `dir` (the directory itself included) whose permissions let

@@ -149,6 +149,18 @@ pub struct CommitSummary {
     pub new_alert_count: usize,
 }
 
+/// A failure row that belongs to no processed object (see
+/// [`Store::record_failures`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailureRecord {
+    /// What failed: an `s3://` URI, or `sqs-message:<id>` for a body that
+    /// names no usable object.
+    pub object: String,
+    pub class: String,
+    pub error: String,
+    pub message_id: Option<String>,
+}
+
 /// The alert store of one data directory.
 pub struct Store {
     conn: Connection,
@@ -191,6 +203,7 @@ impl Store {
         let mut store = Store { conn, path };
         store.configure()?;
         store.migrate()?;
+        super::warn_if_loose(data_dir);
         Ok(store)
     }
 
@@ -208,6 +221,7 @@ impl Store {
             path: path.clone(),
             source,
         })?;
+        super::warn_if_loose(data_dir);
         let store = Store { conn, path };
         store
             .conn
@@ -475,6 +489,38 @@ impl Store {
         tx.commit().map_err(e)?;
         crate::testhook::hit("after_commit");
         Ok(summary)
+    }
+
+    /// Records failures that concern no single processed object, such as an
+    /// SQS message whose body cannot be used, in the `failures` table only
+    /// (the `objects` ledger is for objects that were fetched). One
+    /// transaction for the batch.
+    pub fn record_failures(&mut self, rows: &[FailureRecord]) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let e = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(e)?;
+        {
+            let mut ins = tx
+                .prepare_cached("INSERT INTO failures (object, error_class, error, message_id, occurred_at, bucket, key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
+                .map_err(e)?;
+            let now = now_rfc3339();
+            for r in rows {
+                ins.execute(params![
+                    r.object,
+                    r.class,
+                    r.error,
+                    r.message_id,
+                    now,
+                    s3_parts(&r.object).map(|(b, _)| b),
+                    s3_parts(&r.object).map(|(_, k)| k),
+                ])
+                .map_err(e)?;
+            }
+        }
+        tx.commit().map_err(e)
     }
 
     /// Rows waiting in the staging table for the next Parquet flush.

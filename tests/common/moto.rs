@@ -362,3 +362,18 @@ pub fn objects_ok(data: &Path) -> i64 {
 pub fn alert_pairs(data: &Path) -> Vec<(String, String)> {
     query_pairs(data, "SELECT rule_name, event_id FROM alerts ORDER BY 1, 2")
 }
+
+impl Moto {
+    /// An SQS client for the test side (static fake credentials).
+    pub fn sqs(&self) -> aws_sdk_sqs::Client {
+        let conf = aws_sdk_sqs::Config::builder()
+            .behavior_version_latest()
+            .region(aws_sdk_sqs::config::Region::new("us-east-1"))
+            .endpoint_url(self.endpoint())
+            .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+                "testing", "testing", None, None, "test",
+            ))
+            .build();
+        aws_sdk_sqs::Client::from_conf(conf)
+    }
+}
