@@ -264,6 +264,19 @@ fn terminal_control_sequences_in_log_fields_are_not_printed_raw() {
     );
     let list = run(bin().args(["alerts", "--data-dir"]).arg(data.path()));
     assert!(!raw_controls(&stdout(&list)));
+    // Log lines too: a file (or S3 key) named with control sequences is
+    // shown escaped in the error that names it.
+    let dir = tempfile::tempdir().unwrap();
+    let hostile = dir.path().join("evil\u{1b}]0;pwned\u{7}\u{1b}[2J.json");
+    std::fs::write(&hostile, b"not json").unwrap();
+    let out = run(bin()
+        .args(["scan", "--data-dir"])
+        .arg(dir.path().join("d"))
+        .arg(&hostile));
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(!raw_controls(&err), "{err:?}");
+    assert!(err.contains(r"evil\u{1b}]0;pwned\u{7}\u{1b}[2J.json"), "{err}");
     // Machine formats keep the exact value (JSON escapes it).
     let jsonl = run(bin()
         .args(["alerts", "--format", "jsonl", "--data-dir"])

@@ -202,6 +202,18 @@ fn query_and_alerts_cannot_modify_the_store() {
             "{sql}: {err}"
         );
     }
+    // Nor does `query` read other files (polars SQL's table functions).
+    std::fs::write(data.path().join("secret.csv"), "a,b\n1,2\n").unwrap();
+    let q = format!("SELECT * FROM read_csv('{}')", data.path().join("secret.csv").display());
+    let out = run(bin().args(["query", "--data-dir"]).arg(&dd).arg(&q));
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("table function `read_csv(…)` is not allowed"),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::remove_file(data.path().join("secret.csv")).unwrap();
+
     // Every filter of `alerts` is a bound parameter: SQL in them is data.
     for (flag, value) in [
         ("--rule", "x'); DELETE FROM alerts; --"),

@@ -55,7 +55,7 @@ pub fn check_read_only(sql: &str) -> anyhow::Result<()> {
     let stmts = sqlparser::parser::Parser::parse_sql(&sqlparser::dialect::GenericDialect {}, sql)
         .map_err(|e| anyhow::anyhow!("cannot parse the SQL: {e}"))?;
     match stmts.as_slice() {
-        [Statement::Query(_)] => Ok(()),
+        [Statement::Query(_)] => refuse_table_functions(sql),
         [] => bail!("no SQL statement given"),
         [other] => {
             let text = other.to_string();
@@ -64,6 +64,32 @@ pub fn check_read_only(sql: &str) -> anyhow::Result<()> {
         }
         _ => bail!("queries are read-only and single: give exactly one SELECT statement"),
     }
+}
+
+/// polars SQL can read any file through `read_csv(…)`, `read_parquet(…)`,
+/// `read_ipc(…)` and `read_json(…)` in FROM. `query` is about the store:
+/// whoever can type a query (a wrapper, a shared terminal) must not get a
+/// file reader with it. Checked on tokens, so text inside string literals
+/// is not mistaken for a call.
+fn refuse_table_functions(sql: &str) -> anyhow::Result<()> {
+    use sqlparser::tokenizer::{Token, Tokenizer};
+    let dialect = sqlparser::dialect::GenericDialect {};
+    let tokens = Tokenizer::new(&dialect, sql)
+        .tokenize()
+        .map_err(|e| anyhow::anyhow!("cannot parse the SQL: {e}"))?;
+    let mut words = tokens.iter().filter(|t| !matches!(t, Token::Whitespace(_))).peekable();
+    while let Some(t) = words.next() {
+        if let Token::Word(w) = t {
+            let name = w.value.to_ascii_lowercase();
+            if name.starts_with("read_") && matches!(words.peek(), Some(Token::LParen)) {
+                bail!(
+                    "queries read only the `alerts` and `activity` tables: the table function `{}(…)` is not allowed",
+                    w.value
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Registers `alerts` and `activity` for SQL.
@@ -148,6 +174,21 @@ fn table(df: &DataFrame) -> Table {
 #[cfg(test)]
 mod tests {
     use super::check_read_only;
+
+    #[test]
+    fn table_functions_that_read_files_are_refused() {
+        for bad in [
+            "SELECT * FROM read_csv('/etc/passwd')",
+            "SELECT * FROM alerts WHERE rule_name IN (SELECT a FROM READ_PARQUET ('x.parquet'))",
+            "WITH f AS (SELECT * FROM read_json('x')) SELECT * FROM f",
+            "SELECT * FROM \"read_ipc\"('x')",
+        ] {
+            let e = check_read_only(bad).unwrap_err().to_string();
+            assert!(e.contains("is not allowed"), "{bad}: {e}");
+        }
+        // A string that merely mentions one is data.
+        assert!(check_read_only("SELECT * FROM alerts WHERE user_agent = 'read_csv(x)'").is_ok());
+    }
 
     #[test]
     fn only_select_passes() {

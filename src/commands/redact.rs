@@ -10,6 +10,13 @@
 //!   start-up, which are replaced by `** redacted **` wherever they appear,
 //!   whichever crate logged them.
 //!
+//! The same writer also escapes control characters that log content
+//! brought in (an S3 key, a file name, an error quoting a field):
+//! tracing-subscriber escapes messages but prints `%` fields as they are, so
+//! a key holding `ESC ] 0 ;` could retitle the operator's terminal. Only
+//! colour sequences (`ESC [ digits ; m`, which the formatter itself writes
+//! on a terminal) pass; every other control character is shown as `\u{..}`.
+//!
 //! `tracing_subscriber::fmt` formats an event completely before one write,
 //! so a value is never split across two writes.
 
@@ -87,17 +94,11 @@ pub struct Redacting<W> {
 
 impl<W: Write> Write for Redacting<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if !self
-            .secrets
-            .iter()
-            .any(|s| memchr::memmem::find(buf, s.as_bytes()).is_some())
-        {
-            self.inner.write_all(buf)?;
-            return Ok(buf.len());
-        }
-        let mut text = buf.to_vec();
+        let mut text = escape_controls(buf);
         for s in self.secrets.iter() {
-            text = replace_all(&text, s.as_bytes(), b"** redacted **");
+            if memchr::memmem::find(&text, s.as_bytes()).is_some() {
+                text = std::borrow::Cow::Owned(replace_all(&text, s.as_bytes(), b"** redacted **"));
+            }
         }
         self.inner.write_all(&text)?;
         Ok(buf.len())
@@ -106,6 +107,48 @@ impl<W: Write> Write for Redacting<W> {
     fn flush(&mut self) -> std::io::Result<()> {
         self.inner.flush()
     }
+}
+
+/// Control characters as `\u{..}`, except line feeds, tabs and colour
+/// (SGR) sequences.
+fn escape_controls(buf: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let is_c1 = |i: usize| buf[i] == 0xC2 && buf.get(i + 1).is_some_and(|b| (0x80..=0x9F).contains(b));
+    let needs = |i: usize| {
+        let b = buf[i];
+        (b < 0x20 && b != b'\n' && b != b'\t') || b == 0x7F || is_c1(i)
+    };
+    if !(0..buf.len()).any(needs) {
+        return std::borrow::Cow::Borrowed(buf);
+    }
+    let mut out = Vec::with_capacity(buf.len() + 16);
+    let mut i = 0;
+    while i < buf.len() {
+        let b = buf[i];
+        if b == 0x1B {
+            // A colour sequence: ESC [ (digits | ;)* m.
+            let end = buf[i + 1..]
+                .iter()
+                .position(|c| !(c.is_ascii_digit() || *c == b';' || *c == b'['))
+                .map(|p| i + 1 + p);
+            if buf.get(i + 1) == Some(&b'[') && end.is_some_and(|e| buf[e] == b'm' && !buf[i + 2..e].contains(&b'[')) {
+                let e = end.expect("checked");
+                out.extend_from_slice(&buf[i..=e]);
+                i = e + 1;
+                continue;
+            }
+        }
+        if is_c1(i) {
+            out.extend_from_slice(format!("\\u{{{:x}}}", buf[i + 1] as u32).as_bytes());
+            i += 2;
+        } else if needs(i) {
+            out.extend_from_slice(format!("\\u{{{b:x}}}").as_bytes());
+            i += 1;
+        } else {
+            out.push(b);
+            i += 1;
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 fn replace_all(hay: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {
@@ -133,6 +176,21 @@ mod tests {
         assert!(is_capped("aws_sigv4"));
         assert!(!is_capped("aws_sigv4x"));
         assert!(!is_capped("trailwatch::daemon"));
+    }
+
+    #[test]
+    fn control_characters_from_log_content_are_escaped_but_colours_pass() {
+        let e = |s: &[u8]| String::from_utf8(escape_controls(s).into_owned()).unwrap();
+        assert_eq!(e(b"plain line\n"), "plain line\n");
+        assert_eq!(
+            e(b"\x1b[2mtime\x1b[0m \x1b[31mERROR\x1b[0m\n"),
+            "\x1b[2mtime\x1b[0m \x1b[31mERROR\x1b[0m\n"
+        );
+        assert_eq!(
+            e(b"object=s3://b/k\x1b]0;pwned\x07\x1b[2J\xc2\x9bX\r\n"),
+            "object=s3://b/k\\u{1b}]0;pwned\\u{7}\\u{1b}[2J\\u{9b}X\\u{d}\n"
+        );
+        assert_eq!(e("é €".as_bytes()), "é €");
     }
 
     #[test]

@@ -385,7 +385,11 @@ fn json_reason(doc: &[u8], base: usize, e: &simd_json::Error) -> String {
             if let Some(p) = doc.get(at..).and_then(|rest| memchr::memchr(0, rest)) {
                 return format!("NUL byte (0x00) outside a string at byte {}", base + at + p);
             }
-            let what = format!("{other:?}");
+            // simd-json's catch-all for a character that fits nowhere.
+            let what = match other {
+                T::InternalError => "UnexpectedCharacter".to_owned(),
+                other => format!("{other:?}"),
+            };
             let mut words = String::new();
             for (i, c) in what.chars().enumerate() {
                 if c.is_ascii_uppercase() && i > 0 {

@@ -52,6 +52,8 @@ pub enum NotificationError {
     Unknown(String),
     #[error("invalid bucket name {0:?}")]
     InvalidBucket(String),
+    #[error("invalid object key {0:?} (S3 keys are 1 to 1024 bytes)")]
+    InvalidKey(String),
 }
 
 impl NotificationError {
@@ -61,6 +63,7 @@ impl NotificationError {
             NotificationError::NotJson(_) => "notification_not_json",
             NotificationError::Unknown(_) => "notification_unknown",
             NotificationError::InvalidBucket(_) => "notification_invalid_bucket",
+            NotificationError::InvalidKey(_) => "notification_invalid_key",
         }
     }
 }
@@ -81,6 +84,11 @@ pub fn valid_bucket_name(b: &str) -> bool {
         && !b.contains("..")
 }
 
+/// Whether `k` can be an S3 object key: 1 to 1024 bytes of UTF-8.
+pub fn valid_key(k: &str) -> bool {
+    (1..=1024).contains(&k.len())
+}
+
 /// Decodes an S3 event key: `+` is a space, then percent-decoding.
 pub fn decode_s3_key(key: &str) -> String {
     let spaced = key.replace('+', " ");
@@ -96,6 +104,13 @@ pub fn parse(body: &str) -> Result<Notification, NotificationError> {
     if let Notification::Objects(objs) = &n {
         if let Some(o) = objs.iter().find(|o| !valid_bucket_name(&o.bucket)) {
             return Err(NotificationError::InvalidBucket(o.bucket.clone()));
+        }
+        // An empty key (which fuzzing showed a CloudTrail notification can
+        // carry) names no object; S3 would refuse it only after a request.
+        if let Some(o) = objs.iter().find(|o| !valid_key(&o.key)) {
+            let mut shown = o.key.clone();
+            shown.truncate(shown.floor_char_boundary(100));
+            return Err(NotificationError::InvalidKey(shown));
         }
     }
     Ok(n)
@@ -218,6 +233,38 @@ mod tests {
                 etag: Some("abc".into()),
             }])
         );
+    }
+
+    #[test]
+    fn empty_or_oversized_keys_and_impossible_bucket_names_are_refused() {
+        // Regression (fuzzing): `{"s3Bucket": "abb_bil","s3ObjectKey": ["", "s"]}`
+        // was accepted, with an empty key to fetch.
+        assert_eq!(
+            parse(r#"{"s3Bucket": "abb_bil","s3ObjectKey": ["", "s"]}"#),
+            Err(NotificationError::InvalidKey(String::new()))
+        );
+        let long = "k".repeat(1025);
+        let body = serde_json::json!({"s3Bucket": "trail", "s3ObjectKey": [long]}).to_string();
+        assert!(matches!(parse(&body), Err(NotificationError::InvalidKey(k)) if k.len() == 100));
+        for bad in [
+            "",
+            "ab",
+            "trail/../other",
+            "Trail ",
+            "-trail",
+            "trail-",
+            "a..b",
+            r"tr\u0000ail",
+        ] {
+            let body = format!(r#"{{"s3Bucket": "{bad}", "s3ObjectKey": ["k"]}}"#);
+            assert!(
+                matches!(parse(&body), Err(NotificationError::InvalidBucket(_))),
+                "{bad:?} accepted"
+            );
+        }
+        for good in ["trail", "my.trail-bucket-2026", "Legacy_Bucket"] {
+            assert!(valid_bucket_name(good), "{good}");
+        }
     }
 
     #[test]
