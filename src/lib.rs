@@ -10,11 +10,20 @@
 //! * [`store`]: SQLite alerts and ledger, Parquet aggregates.
 //! * [`daemon`]: the SQS-notified S3 ingestion loop.
 
+//!
+//! Without the default `full` feature only the pure engine is built (decode,
+//! rules, pipeline, notification parsing): the fuzz targets link that.
+
+#[cfg(feature = "full")]
 pub mod daemon;
 pub mod decode;
+#[doc(hidden)]
+pub mod fuzz_harness;
+#[cfg(feature = "full")]
 pub mod ingest;
 pub mod pipeline;
 pub mod rules;
 pub mod sources;
+#[cfg(feature = "full")]
 pub mod store;
 pub mod testhook;

@@ -6,7 +6,9 @@
 pub mod local;
 pub mod notification;
 pub mod s3;
+#[cfg(feature = "full")]
 pub mod s3_layout;
+#[cfg(feature = "full")]
 pub mod sqs;
 
 use std::path::PathBuf;

@@ -5,6 +5,7 @@
 //! `AWS_ENDPOINT_URL`) points the clients at an S3-compatible store or at a
 //! test server, usually with path-style addressing.
 
+#[cfg(feature = "full")]
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 
 /// How to reach AWS.
@@ -51,6 +52,7 @@ impl S3Error {
     }
 }
 
+#[cfg(feature = "full")]
 /// Loads the shared SDK configuration (credentials, region, endpoint).
 pub async fn sdk_config(opts: &AwsOptions) -> aws_config::SdkConfig {
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
@@ -63,6 +65,7 @@ pub async fn sdk_config(opts: &AwsOptions) -> aws_config::SdkConfig {
     loader.load().await
 }
 
+#[cfg(feature = "full")]
 /// An S3 client honouring the path-style option.
 pub fn s3_client(cfg: &aws_config::SdkConfig, opts: &AwsOptions) -> aws_sdk_s3::Client {
     let conf = aws_sdk_s3::config::Builder::from(cfg)
@@ -71,6 +74,7 @@ pub fn s3_client(cfg: &aws_config::SdkConfig, opts: &AwsOptions) -> aws_sdk_s3::
     aws_sdk_s3::Client::from_conf(conf)
 }
 
+#[cfg(feature = "full")]
 fn classify<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(
     uri: &str,
     e: SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
@@ -113,6 +117,7 @@ pub struct Fetched {
     pub size: u64,
 }
 
+#[cfg(feature = "full")]
 /// Starts a GetObject and returns its body as a stream, refusing objects
 /// whose stored size (from the header) exceeds `limit`.
 pub async fn open_object(
@@ -137,6 +142,7 @@ pub async fn open_object(
     Ok((resp.body, Fetched { etag, size }))
 }
 
+#[cfg(feature = "full")]
 /// Streams `s3://bucket/key` into `out` (cleared first), refusing objects
 /// whose stored size exceeds `limit` (checked from the header and while
 /// streaming, so a lying header cannot make memory grow past it).

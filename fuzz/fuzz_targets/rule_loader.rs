@@ -1,0 +1,9 @@
+//! Fuzz target `rule_loader`: see `trailwatch::fuzz_harness::rule_loader` for what it
+//! feeds and which invariants it checks.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    trailwatch::fuzz_harness::rule_loader(data);
+});
