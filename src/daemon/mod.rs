@@ -607,5 +607,12 @@ fn store_loop(
             last_compact = Instant::now();
         }
     }
+    // Messages refused while the last batch was committed.
+    let refused: Vec<FailureRecord> = fail_rx.try_iter().collect();
+    if !refused.is_empty() {
+        if let Err(e) = store.record_failures(&refused) {
+            tracing::error!(error = %e, messages = refused.len(), "could not record refused messages in failures");
+        }
+    }
     Ok(stats)
 }
