@@ -9,6 +9,7 @@
 use std::sync::{Arc, OnceLock};
 
 use crate::pipeline::{ObjectMeta, Outcome, PipelineOptions, Worker};
+use crate::rules::correlation::{CorrelationLimits, Correlator};
 use crate::rules::{LoadOptions, RuleSet};
 use crate::sources::notification::{self, Notification};
 
@@ -87,8 +88,9 @@ fn rule_sets() -> &'static (Arc<RuleSet>, Arc<RuleSet>) {
 }
 
 /// Target `decode_rules`: bytes → gunzip/size cap → decoder → every record
-/// through the embedded and the broad rule sets, alert construction and the
-/// activity aggregation, exactly as `scan` runs an object.
+/// through the embedded and the broad rule sets, alert construction, the
+/// activity aggregation and the correlations, exactly as `scan` runs an
+/// object.
 ///
 /// Invariants: no panic (not even one the worker contains); a failure
 /// names the object; every alert's
@@ -111,7 +113,13 @@ pub fn decode_rules(data: &[u8]) {
             fingerprint: String::new(),
             message_id: None,
         };
-        match w.process(meta, data).outcome {
+        let mut oc = w.process(meta, data);
+        // Correlations too, as the committer runs them (a fresh correlator:
+        // each input is a stream of its own; windows it completes or closes
+        // become alerts on this outcome).
+        let mut correlator = Correlator::new(rules.correlations(), CorrelationLimits::default());
+        let _ = crate::pipeline::correlate(rules, &mut correlator, std::slice::from_mut(&mut oc));
+        match oc.outcome {
             Outcome::Failed(e) => {
                 // A panic is contained by the worker, but it is still a bug.
                 assert_ne!(e.class(), "panic", "{e}");
@@ -124,6 +132,7 @@ pub fn decode_rules(data: &[u8]) {
                 stats,
                 alerts,
                 activity,
+                ..
             } => {
                 for a in &alerts {
                     if let Err(e) = serde_json::from_str::<serde_json::Value>(&a.raw_event) {

@@ -125,7 +125,7 @@ fn the_library_creates_private_files_whatever_the_umask() {
             },
             std::fs::File::open(&f).unwrap(),
         );
-        store.commit(&[oc]).unwrap();
+        store.commit(&[oc], &[]).unwrap();
         Aggregates::new(&dd).flush(&mut store).unwrap();
         // While the connection is open, the WAL and shared-memory files exist.
         let modes: Vec<(std::path::PathBuf, bool, u32)> = walk(&data.path().join("d"))
