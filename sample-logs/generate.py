@@ -1526,6 +1526,357 @@ def evaluate(r: dict) -> list[str]:
 
 
 # --------------------------------------------------------------------------
+# correlation scenarios (rules/correlations/)
+#
+# Planted eventIDs of the form ccc<SS><K><NN>-0000-4000-8000-000000000000 are
+# the events of correlation scenario SS (01-03), K "a" for a scenario that
+# must make its correlation fire, "b" for a near miss that must not.  Every
+# one of them declares the single-event rules it fires (CIS 4.1, 4.4, 4.6)
+# with also=, and the event that completes a window declares the correlation
+# alert too (completes=): a correlation alert is keyed by the eventID of the
+# event that completed its window.
+# --------------------------------------------------------------------------
+
+CORRELATION_RULES = {1: "failed_console_logins_from_one_ip", 2: "access_denied_burst_by_principal",
+                     3: "access_key_then_admin_policy"}
+# (correlation rule, eventID of the completing event), declared by the scenarios.
+CORR_EXPECT: list[tuple[str, str]] = []
+
+
+def corr_id(scenario: int, kind: str, n: int, also=(), completes: bool = False) -> str:
+    assert kind in ("a", "b") and scenario in CORRELATION_RULES and (kind == "a" or not completes)
+    eid = _declare(f"ccc{scenario:02d}{kind}{n:02d}-0000-4000-8000-000000000000", None, "b", also)
+    if completes:
+        CORR_EXPECT.append((CORRELATION_RULES[scenario], eid))
+    return eid
+
+
+def correlation_scenarios(files: list[dict]) -> list[dict]:
+    """Plants the correlation scenarios into the scheduled `files` (each record
+    lands in the file whose interval holds its eventTime) and returns them."""
+    A, B = ACCT_A, ACCT_B
+    alice, bob = PEOPLE[A]["humans"]
+    carol, dave = PEOPLE[B]["humans"]
+    out = []
+
+    def stream(acct, region, day):
+        return sorted((f for f in files if f["acct"] == acct and f["region"] == region and f["day"] == day),
+                      key=lambda f: f["start"])
+
+    def place(acct, region, day, rec):
+        t = dt.datetime.strptime(rec["eventTime"], "%Y-%m-%dT%H:%M:%SZ")
+        hit = [f for f in stream(acct, region, day) if f["start"] <= t < f["end"]]
+        assert len(hit) == 1, (rec["eventID"], rec["eventTime"])
+        hit[0]["records"].append(rec)
+        out.append(rec)
+
+    def long_file(acct, region, day, seconds):
+        cands = [f for f in stream(acct, region, day) if (f["end"] - f["start"]).total_seconds() >= seconds]
+        assert cands, (acct, region, day, seconds)
+        return rng.choice(cands)
+
+    def login_ui(acct, user):
+        if user is None:  # an unknown user name: CloudTrail hides what was typed
+            return {"type": "IAMUser", "principalId": "", "accountId": acct, "accessKeyId": "",
+                    "userName": "HIDDEN_DUE_TO_SECURITY_REASONS"}
+        ui = user.identity(DAYS[0])
+        ui["accessKeyId"] = ""
+        return ui
+
+    def failed_login(acct, region, t, user, ip, eid):
+        r = console_login(acct, region, t, login_ui(acct, user), ip, mfa_used="No", success=False, event_id=eid)
+        if user is None:
+            r["errorMessage"] = "No username found in supplied account"
+        return r
+
+    def iam_call(acct, t, p, name, req, resp, eid, ua):
+        return record(acct=acct, region="us-east-1", t=t, ui=p.identity(t), source="iam.amazonaws.com", name=name,
+                      ip=p.home_ip, ua=ua, req=req, resp=resp, read_only=False, version="1.08", event_id=eid,
+                      tls_host="iam.amazonaws.com")
+
+    # ---- 1. failed_console_logins_from_one_ip: 6 failures from one IP in 200 s, across two delivery files
+    #      (the 5th completes the window; the 6th falls in the quiet period after the alert)
+    s = stream(A, "us-east-1", 0)
+    k = len(s) // 2
+    edge = s[k]["end"]  # == s[k + 1]["start"]
+    tried = [alice, bob, None, alice, bob, None]
+    for n, (off, user) in enumerate(zip([-100, -70, -40, 10, 50, 100], tried), start=1):
+        place(A, "us-east-1", 0, failed_login(A, "us-east-1", edge + dt.timedelta(seconds=off), user,
+                                              "198.51.100.201",
+                                              corr_id(1, "a", n, also=[CIS[6]], completes=n == 5)))
+    # near miss: 4 failures from one IP within 3 minutes
+    f = long_file(B, "eu-west-1", 2, 300)
+    t = f["start"] + dt.timedelta(seconds=30)
+    for n, user in enumerate([carol, dave, carol, None], start=1):
+        place(B, "eu-west-1", 2, failed_login(B, "eu-west-1", t, user, "192.0.2.140",
+                                              corr_id(1, "b", n, also=[CIS[6]])))
+        t += dt.timedelta(seconds=55)
+
+    # ---- 2. access_denied_burst_by_principal: a leaked key of an IAM user probes what it may do:
+    #      22 refusals in 5.25 minutes, one delivery file (the 20th completes the window)
+    svc = Principal("iamuser", B, "svc-reporting", ip="203.0.113.199")
+    probe_ua = "Boto3/1.34.162 md/Botocore#1.34.162 ua/2.0 os/linux#6.8.0 md/arch#x86_64 lang/python#3.11.9 md/pyimpl#CPython cfg/retry-mode#legacy Botocore/1.34.162"
+    denied = "AccessDenied"
+    unauthorized = "Client.UnauthorizedOperation"
+    probes = [
+        ("iam", "ListUsers", denied), ("iam", "ListRoles", denied), ("iam", "GetAccountAuthorizationDetails", denied),
+        ("ec2", "DescribeInstances", unauthorized), ("s3", "ListBuckets", denied),
+        ("secretsmanager", "ListSecrets", "AccessDeniedException"), ("ec2", "DescribeSecurityGroups", unauthorized),
+        ("lambda", "ListFunctions20150331", "AccessDeniedException"), ("kms", "ListKeys", "AccessDeniedException"),
+        ("dynamodb", "ListTables", "AccessDeniedException"), ("rds", "DescribeDBInstances", denied),
+        ("ssm", "DescribeParameters", "AccessDeniedException"), ("iam", "ListAccessKeys", denied),
+        ("ec2", "DescribeVpcs", unauthorized), ("sns", "ListTopics", "AuthorizationError"),
+        ("sqs", "ListQueues", "AccessDenied"), ("ec2", "DescribeSnapshots", unauthorized),
+        ("iam", "CreateUser", denied), ("ec2", "RunInstances", unauthorized), ("iam", "ListPolicies", denied),
+        ("organizations", "DescribeOrganization", "AccessDeniedException"), ("ec2", "DescribeImages", unauthorized),
+        ("iam", "AttachUserPolicy", denied),
+    ]
+    # SNS's AuthorizationError is a refusal in SNS's own words: not counted by either rule.
+    f = long_file(B, "us-east-1", 1, 420)
+    t = f["start"] + dt.timedelta(seconds=25)
+    n_denied = 0
+    for n, (svc_name, name, code) in enumerate(probes, start=1):
+        counts = code.startswith("AccessDenied") or code.endswith("UnauthorizedOperation")
+        n_denied += counts
+        region = "us-east-1"
+        req = {"userName": "svc-reporting"} if name in ("ListAccessKeys",) else \
+            {"userName": "backup-admin"} if name == "CreateUser" else \
+            {"userName": "svc-reporting", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"} \
+            if name == "AttachUserPolicy" else None
+        also = [CIS[1]] if counts else []
+        if name == "AttachUserPolicy":
+            also.append(CIS[4])  # refused, but CIS 4.4 counts attempts too
+        rec = record(acct=B, region=region, t=t, ui=svc.identity(t), source=f"{svc_name}.amazonaws.com", name=name,
+                     ip=svc.home_ip, ua=probe_ua, req=req, resp=None, read_only=name.startswith(("List", "Describe", "Get")),
+                     error=(code, f"User: arn:aws:iam::{B}:user/svc-reporting is not authorized to perform: "
+                                  f"{svc_name}:{name} because no identity-based policy allows the action"),
+                     event_id=corr_id(2, "a", n, also=also, completes=counts and n_denied == 20),
+                     tls_host=endpoint(svc_name, region))
+        place(B, "us-east-1", 1, rec)
+        t += dt.timedelta(seconds=14)
+    assert n_denied == 22
+    # near miss: a deployment user with missing permissions, 19 refusals over 9 minutes
+    bot = PEOPLE[A]["bot"]
+    tf_calls = [("ec2", "CreateTags", unauthorized), ("iam", "GetRole", denied),
+                ("lambda", "GetFunction20150331v2", "AccessDeniedException"),
+                ("ec2", "DescribeLaunchTemplates", unauthorized), ("logs", "CreateLogGroup", "AccessDeniedException"),
+                ("ssm", "GetParameter", "AccessDeniedException")]
+    s = stream(A, "eu-west-1", 1)
+    t = s[2]["start"] + dt.timedelta(seconds=40)
+    for n in range(1, 20):
+        svc_name, name, code = tf_calls[(n - 1) % len(tf_calls)]
+        rec = record(acct=A, region="eu-west-1", t=t, ui=bot.identity(t), source=f"{svc_name}.amazonaws.com",
+                     name=name, ip=bot.home_ip, ua=UA_TF.format(api=svc_name, ver="1.30.0"), req=None, resp=None,
+                     read_only=name.startswith(("Get", "Describe")),
+                     error=(code, "You are not authorized to perform this operation."),
+                     event_id=corr_id(2, "b", n, also=[CIS[1]]), tls_host=endpoint(svc_name, "eu-west-1"))
+        place(A, "eu-west-1", 1, rec)
+        t += dt.timedelta(seconds=30)
+
+    # ---- 3. access_key_then_admin_policy: bob mints a key for ci-deployer, then makes it all-powerful
+    #      5 minutes later (one delivery file; the AttachUserPolicy completes the sequence)
+    cli = UA_CLI[1]
+    f = long_file(A, "us-east-1", 2, 380)
+    t = f["start"] + dt.timedelta(seconds=20)
+    place(A, "us-east-1", 2, iam_call(
+        A, t, bob, "CreateAccessKey", {"userName": "ci-deployer"},
+        {"accessKey": {"accessKeyId": access_key("AKIA"), "status": "Active", "userName": "ci-deployer",
+                       "createDate": aws_date(t)}},
+        corr_id(3, "a", 1), cli.format(cmd="iam.create-access-key")))
+    t += dt.timedelta(minutes=5)
+    place(A, "us-east-1", 2, iam_call(
+        A, t, bob, "AttachUserPolicy",
+        {"userName": "ci-deployer", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}, None,
+        corr_id(3, "a", 2, also=[CIS[4]], completes=True), cli.format(cmd="iam.attach-user-policy")))
+    # near miss: the same sequence by dave, but the policy 20 minutes after the key
+    s = stream(B, "us-east-1", 2)
+    t = s[0]["start"] + dt.timedelta(seconds=60)
+    place(B, "us-east-1", 2, iam_call(
+        B, t, dave, "CreateAccessKey", {"userName": "terraform"},
+        {"accessKey": {"accessKeyId": access_key("AKIA"), "status": "Active", "userName": "terraform",
+                       "createDate": aws_date(t)}},
+        corr_id(3, "b", 1), cli.format(cmd="iam.create-access-key")))
+    t += dt.timedelta(minutes=20)
+    place(B, "us-east-1", 2, iam_call(
+        B, t, dave, "AttachUserPolicy",
+        {"userName": "terraform", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}, None,
+        corr_id(3, "b", 2, also=[CIS[4]]), cli.format(cmd="iam.attach-user-policy")))
+    return out
+
+
+# --------------------------------------------------------------------------
+# reference evaluation of the correlations
+#
+# Written from the semantics documented in src/rules/correlation.rs and the
+# rule texts in rules/correlations/, not by running trailwatch:
+#   * every record, in the order `scan` commits them (sorted file paths,
+#     records in file order), that matches a base rule of a correlation is
+#     one event of the group named by the group-by fields (a missing field
+#     is an empty value);
+#   * windows are `timespan` long in event time (both ends inclusive); an
+#     event older than the group's newest event minus timespan minus the
+#     lateness (900 s) is late and not used, and a group keeps only the
+#     events inside that horizon (at most 256);
+#   * when an event arrives, the windows that contain it, earliest start
+#     first, are checked over their unconsumed events: event_count counts
+#     them, temporal counts the distinct base rules, temporal_ordered the
+#     base rules matched in the listed order; the first window whose count
+#     meets the condition fires, keyed by the arriving event, and its events
+#     are consumed;
+#   * after a fire, events of the group up to the window's start plus the
+#     timespan are absorbed (consumed on arrival).
+# Base rules referenced by a correlation raise no alert of their own.
+# --------------------------------------------------------------------------
+
+def _ieq(v, s: str) -> bool:
+    return isinstance(v, str) and v.lower() == s.lower()
+
+
+def _iin(v, names) -> bool:
+    return isinstance(v, str) and v.lower() in {n.lower() for n in names}
+
+
+def _field(r: dict, path: str) -> str:
+    v = r
+    for k in path.split("."):
+        v = v.get(k) if isinstance(v, dict) else None
+    if v is None or isinstance(v, (dict, list)):
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
+
+
+def base_console_login_failure(r):
+    return (_ieq(r.get("eventSource"), "signin.amazonaws.com") and _ieq(r.get("eventName"), "ConsoleLogin")
+            and _ieq(_get(r, "responseElements", "ConsoleLogin"), "Failure"))
+
+
+def base_api_call_denied(r):
+    e = r.get("errorCode")
+    return isinstance(e, str) and (e.lower().startswith("accessdenied") or e.lower().endswith("unauthorizedoperation"))
+
+
+def base_access_key_for_another_user(r):
+    target = _get(r, "requestParameters", "userName")
+    return (_ieq(r.get("eventSource"), "iam.amazonaws.com") and _ieq(r.get("eventName"), "CreateAccessKey")
+            and target is not None and target != _get(r, "userIdentity", "userName") and "errorCode" not in r)
+
+
+def base_admin_policy_attached(r):
+    arn = _get(r, "requestParameters", "policyArn")
+    return (_ieq(r.get("eventSource"), "iam.amazonaws.com")
+            and _iin(r.get("eventName"), ["AttachUserPolicy", "AttachRolePolicy", "AttachGroupPolicy"])
+            and isinstance(arn, str) and arn.lower().endswith(":policy/administratoraccess") and "errorCode" not in r)
+
+
+def _source_and_names(source, names):
+    return lambda r: _ieq(r.get("eventSource"), source) and _iin(r.get("eventName"), names)
+
+
+# (name, kind, base rules, group-by, timespan seconds, condition): rules/correlations/ and its sigmahq/ translations
+CORRELATIONS = [
+    ("failed_console_logins_from_one_ip", "event_count", [base_console_login_failure], ["sourceIPAddress"],
+     300, lambda n: n >= 5),
+    ("access_denied_burst_by_principal", "event_count", [base_api_call_denied], ["userIdentity.arn"],
+     600, lambda n: n >= 20),
+    ("access_key_then_admin_policy", "temporal_ordered",
+     [base_access_key_for_another_user, base_admin_policy_attached], ["userIdentity.arn"], 900, lambda n: n >= 2),
+    ("aws_ec2_download_userdata", "event_count",
+     [lambda r: _source_and_names("ec2.amazonaws.com", ["DescribeInstanceAttribute"])(r)
+      and _ieq(_get(r, "requestParameters", "attribute"), "userData")], ["userIdentity.arn"], 1800, lambda n: n > 10),
+    ("aws_enum_backup", "event_count",
+     [_source_and_names("ec2.amazonaws.com", ["GetPasswordData", "GetEbsEncryptionByDefault", "GetEbsDefaultKmsKeyId",
+                                              "GetBucketReplication", "DescribeVolumes", "DescribeVolumesModifications",
+                                              "DescribeSnapshotAttribute", "DescribeSnapshotTierStatus",
+                                              "DescribeImages"])],
+     ["userIdentity.arn"], 600, lambda n: n > 5),
+    ("aws_enum_listing", "event_count",
+     [lambda r: isinstance(r.get("eventName"), str) and r["eventName"].lower().startswith("list")],
+     ["userIdentity.arn"], 600, lambda n: n > 50),
+    ("aws_enum_network", "event_count",
+     [_source_and_names("ec2.amazonaws.com", ["DescribeCarrierGateways", "DescribeVpcEndpointConnectionNotifications",
+                                              "DescribeTransitGatewayMulticastDomains", "DescribeClientVpnRoutes",
+                                              "DescribeDhcpOptions", "GetTransitGatewayRouteTableAssociations"])],
+     ["userIdentity.arn"], 600, lambda n: n > 5),
+    ("aws_enum_storage", "event_count",
+     [_source_and_names("s3.amazonaws.com", ["ListBuckets", "GetBucketCors", "GetBucketInventoryConfiguration",
+                                             "GetBucketPublicAccessBlock", "GetBucketMetricsConfiguration",
+                                             "GetBucketPolicy", "GetBucketTagging"])],
+     ["userIdentity.arn"], 600, lambda n: n > 5),
+    ("aws_lambda_function_created_or_invoked", "temporal",
+     [lambda r: _ieq(r.get("eventSource"), "lambda.amazonaws.com")
+      and isinstance(r.get("eventName"), str) and r["eventName"].lower().startswith("createfunction"),
+      _source_and_names("lambda.amazonaws.com", ["Invoke"])], ["userIdentity.arn"], 1800, lambda n: n >= 2),
+    ("aws_macic_evasion", "event_count",
+     [lambda r: _iin(r.get("eventName"), ["ArchiveFindings", "CreateFindingsFilter", "DeleteMember",
+                                          "DisassociateFromMasterAccount", "DisassociateMember", "DisableMacie",
+                                          "DisableOrganizationAdminAccount", "UpdateFindingsFilter",
+                                          "UpdateMacieSession", "UpdateMemberSession", "UpdateClassificationJob"])],
+     ["sourceIPAddress"], 600, lambda n: n > 5),
+    ("aws_ses_messaging_enabled", "temporal",
+     [_source_and_names("ses.amazonaws.com", ["UpdateAccountSendingEnabled"]),
+      _source_and_names("ses.amazonaws.com", ["VerifyEmailIdentity"])], ["recipientAccountId"], 300, lambda n: n >= 2),
+]
+LATENESS_S = 900
+MAX_EVENTS_PER_GROUP = 256
+
+
+def shipped_correlation_names() -> set[str]:
+    """Names of the correlation rules in rules/correlations/ (a document with a
+    top-level `correlation:` key), to keep CORRELATIONS complete."""
+    names = set()
+    for p in (OUT.parent / "rules" / "correlations").rglob("*.yml"):
+        for doc in p.read_text().split("\n---"):
+            if "\ncorrelation:" in "\n" + doc:
+                names.add(next(l.split(":", 1)[1].strip() for l in doc.splitlines() if l.startswith("name:")))
+    return names
+
+
+def correlate(records) -> list[tuple[str, str]]:
+    """(correlation, eventID of the completing event) for every window that
+    fires over `records`, given in listing order."""
+    fired = []
+    groups = [{} for _ in CORRELATIONS]
+    for r in records:
+        t = dt.datetime.strptime(r["eventTime"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc).timestamp()
+        for ci, (name, kind, bases, group_by, span, holds) in enumerate(CORRELATIONS):
+            for pos, base in enumerate(bases):
+                if not base(r):
+                    continue
+                key = tuple(_field(r, f) for f in group_by)
+                g = groups[ci].setdefault(key, {"ev": [], "max_t": t, "quiet": None})
+                ev = g["ev"]  # [time, eventID, base position, consumed], sorted by time (stable)
+                if any(e[1] == r["eventID"] for e in ev) or t < g["max_t"] - span - LATENESS_S:
+                    if not ev:
+                        del groups[ci][key]
+                    continue
+                at = sum(1 for e in ev if e[0] <= t)
+                ev.insert(at, [t, r["eventID"], pos, g["quiet"] is not None and t <= g["quiet"]])
+                g["max_t"] = max(g["max_t"], t)
+                for start in sorted({e[0] for e in ev if not e[3] and t - span <= e[0] <= t}):
+                    live = [e for e in ev if not e[3] and start <= e[0] <= start + span]
+                    if kind == "event_count":
+                        n = len(live)
+                    elif kind == "temporal":
+                        n = len({e[2] for e in live})
+                    else:  # temporal_ordered: the longest prefix of the base rules matched in time order
+                        n = 0
+                        for e in live:
+                            n += e[2] == n
+                    if holds(n):
+                        for e in live:
+                            e[3] = True
+                        g["quiet"] = live[0][0] + span
+                        fired.append((name, r["eventID"]))
+                        break
+                g["ev"] = [e for e in ev if e[0] >= g["max_t"] - span - LATENESS_S][-MAX_EVENTS_PER_GROUP:]
+                if not g["ev"]:
+                    del groups[ci][key]
+    return fired
+
+
+# --------------------------------------------------------------------------
 # main
 # --------------------------------------------------------------------------
 
@@ -1582,6 +1933,13 @@ def main() -> None:
             f["records"].append(rec)
             planted.append(rec)
             t += dt.timedelta(seconds=rng.randint(4, 20))
+
+    # 3b. correlation scenarios, drawn from a generator of their own so that
+    # adding them left every other record, time and file name as it was
+    main_state = rng.getstate()
+    rng.seed(SEED + 1)
+    planted.extend(correlation_scenarios(files))
+    rng.setstate(main_state)
 
     # 4. write log files
     written = []
@@ -1642,8 +2000,9 @@ def main() -> None:
         fired = evaluate(r)
         assert len(fired) == len(set(fired)), fired
         assert set(fired) == EXPECT[r["eventID"]], (r["eventID"], sorted(fired), sorted(EXPECT[r["eventID"]]))
-    expected = sorted((rule, eid) for eid, rules in EXPECT.items() for rule in rules)
-    got, ids, n_records, n_files = [], set(), 0, 0
+    expected = sorted([(rule, eid) for eid, rules in EXPECT.items() for rule in rules] + CORR_EXPECT)
+    assert shipped_correlation_names() == {c[0] for c in CORRELATIONS}, shipped_correlation_names()
+    got, ids, n_records, n_files, listing = [], set(), 0, 0, []
     for p in sorted(LOG_ROOT.rglob("*.json.gz")):
         doc = json.loads(gzip.decompress(p.read_bytes()))
         if "CloudTrail-Digest" in p.parts:
@@ -1655,13 +2014,17 @@ def main() -> None:
             assert r["eventID"] not in ids, "duplicate eventID " + r["eventID"]
             ids.add(r["eventID"])
             got.extend((rule, r["eventID"]) for rule in evaluate(r))
+            listing.append(r)
+    got.extend(correlate(listing))
     got.sort()
     assert got == expected, f"background records match rules: {sorted(set(got) - set(expected))}"
     # every rule has a planted positive of its own, every CIS control a tricky negative of its own
     own = {eid[:6] for eid in EXPECT}
     assert all(f"feed{n}a" in own for n in MANDATORY), own
     assert all(f"c15{n:02d}a" in own and f"c15{n:02d}b" in own for n in CIS), own
-    assert {rule for rule, _ in expected} == set(MANDATORY.values()) | set(CIS.values())
+    assert all(f"ccc{n:02d}a" in own and f"ccc{n:02d}b" in own for n in CORRELATION_RULES), own
+    assert {rule for rule, _ in expected} == set(MANDATORY.values()) | set(CIS.values()) | set(
+        CORRELATION_RULES.values())
     assert sum(1 for r in planted if "eventType" not in r) == 1
 
     with open(OUT / "expected-alerts.tsv", "w", newline="\n") as fh:
@@ -1677,7 +2040,7 @@ def main() -> None:
     size = sum(p.stat().st_size for p in LOG_ROOT.rglob("*") if p.is_file())
     print(f"log files: {n_files} (+1 digest file), records: {n_records}, bytes on disk: {size}")
     print(f"planted: {len(planted)} events ({pos} positives, {neg} tricky negatives), {len(expected)} alerts")
-    for rule in list(MANDATORY.values()) + list(CIS.values()):
+    for rule in list(MANDATORY.values()) + list(CIS.values()) + list(CORRELATION_RULES.values()):
         print(f"  {rule}: {per_rule[rule]} alerts")
     print(f"digest: {rel(digest_dir / digest_name)} ({len(in_digest)} log files)")
 
