@@ -38,6 +38,11 @@ authorization failures, and they change no configuration.  Before writing
 expected-alerts.tsv the script re-reads every file it wrote and runs a small
 reference implementation of all 19 rules (see `evaluate` below), written from
 the rule texts (CIS: the benchmark's metric filters), not by running trailwatch.
+
+The shipped correlations (rules/correlations/) get three planted scenarios and
+a near miss for each (`correlation_scenarios`, eventIDs ccc<SS><K><NN>-...),
+and `correlate` predicts every correlation alert, SigmaHQ translations
+included, over all records in the order `scan` commits them.
 """
 
 from __future__ import annotations
@@ -1876,6 +1881,43 @@ def correlate(records) -> list[tuple[str, str]]:
     return fired
 
 
+def assert_order_free(records, triggers) -> None:
+    """What `correlate` predicts must not hang on the listing order (the
+    daemon commits in SQS's order): outside the groups of the planted
+    positives, no group holds a timespan whose events meet its condition in
+    any order; and each planted positive's events lie within one timespan,
+    so whatever order they arrive in, exactly one alert fires (the first
+    fire's quiet period covers the rest)."""
+    by_group = {}
+    for r in records:
+        t = dt.datetime.strptime(r["eventTime"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc).timestamp()
+        for ci, (name, kind, bases, group_by, span, holds) in enumerate(CORRELATIONS):
+            for pos, base in enumerate(bases):
+                if base(r):
+                    key = (ci, tuple(_field(r, f) for f in group_by))
+                    by_group.setdefault(key, []).append((t, pos, r["eventID"]))
+    positive = {}
+    for (ci, key), evs in by_group.items():
+        name, kind, _, _, span, holds = CORRELATIONS[ci]
+        evs.sort()
+        if any((name, e[2]) in triggers for e in evs):
+            assert evs[-1][0] - evs[0][0] <= span, (name, key)
+            positive[name] = positive.get(name, 0) + 1
+            continue
+        for s, _, _ in evs:
+            live = [e for e in evs if s <= e[0] <= s + span]
+            if kind == "event_count":
+                n = len(live)
+            elif kind == "temporal":
+                n = len({e[1] for e in live})
+            else:
+                n = 0
+                for e in live:
+                    n += e[1] == n
+            assert not holds(n), (name, key, s)
+    assert positive == {name: 1 for name, _ in triggers}, positive
+
+
 # --------------------------------------------------------------------------
 # main
 # --------------------------------------------------------------------------
@@ -2016,6 +2058,7 @@ def main() -> None:
             got.extend((rule, r["eventID"]) for rule in evaluate(r))
             listing.append(r)
     got.extend(correlate(listing))
+    assert_order_free(listing, set(CORR_EXPECT))
     got.sort()
     assert got == expected, f"background records match rules: {sorted(set(got) - set(expected))}"
     # every rule has a planted positive of its own, every CIS control a tricky negative of its own

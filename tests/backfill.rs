@@ -213,10 +213,7 @@ fn interrupted_backfill_resumes_and_matches_scan_and_reprocess_adds_nothing() {
         count(data.path(), "SELECT COUNT(*) FROM objects WHERE status = 'ok'"),
         102
     );
-    assert_eq!(
-        query_pairs(data.path(), "SELECT rule_name, event_id FROM alerts ORDER BY 1, 2"),
-        expected_sample_alerts()
-    );
+    assert_sample_alerts_any_order(data.path());
     assert_eq!(activity_total(data.path()), sample_records());
     let names = query_pairs(data.path(), "SELECT name, status FROM objects ORDER BY 1 LIMIT 1");
     assert!(names[0].0.starts_with("s3://trail/AWSLogs/"), "{names:?}");

@@ -75,7 +75,7 @@ fn gunzip(data: &[u8]) -> String {
 }
 
 /// 240 small CloudTrail objects, the same on every run: the records of
-/// sample-logs (with its 14 planted alerts) and of the invictus-ir attack
+/// sample-logs (with its planted alerts) and of the invictus-ir attack
 /// simulation (accounts rewritten to fictional ones), shuffled and cut into
 /// delivery files laid out as a trail writes them.
 fn corpus() -> &'static Corpus {
@@ -350,7 +350,9 @@ fn check_clean(what: &str, s: &Snapshot, object_name: impl Fn(&str) -> String) {
         .iter()
         .map(|r| r.splitn(3, '|').take(2).collect::<Vec<_>>().join("|"))
         .collect();
-    for (rule, id) in expected_sample_alerts() {
+    // The corpus shuffles sample-logs' records, so its planted correlation
+    // scenarios fall apart; their single-event alerts must all be there.
+    for (rule, id) in expected_sample_single_event_alerts() {
         assert!(
             pairs.contains(&format!("{rule}|{id}")),
             "{what}: planted alert {rule} {id} missing"
