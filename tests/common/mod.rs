@@ -171,6 +171,78 @@ pub fn assert_sample_alerts_any_order(data: &Path) {
     assert_correlation_alert_invariants(data);
 }
 
+/// One expected sample alert with what the alert filters look at, derived
+/// from expected-alerts.tsv, the rules' `level` and the planted record
+/// itself (a correlation alert carries its completing event's fields).
+#[derive(Debug, Clone)]
+pub struct SampleAlert {
+    pub rule: String,
+    pub event_id: String,
+    /// 0 informational .. 4 critical.
+    pub severity_rank: u8,
+    pub event_time: String,
+    pub account_id: String,
+    pub principal_arn: String,
+}
+
+pub fn sample_alert_facts() -> Vec<SampleAlert> {
+    use std::collections::HashMap;
+    use std::io::Read;
+    let mut levels: HashMap<String, u8> = HashMap::new();
+    let mut stack = vec![repo().join("rules")];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "yml") {
+                let text = std::fs::read_to_string(&p).unwrap();
+                for doc in serde_yaml_ng::Deserializer::from_str(&text) {
+                    let v: serde_yaml_ng::Value = serde::Deserialize::deserialize(doc).unwrap();
+                    let name = v["name"]
+                        .as_str()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| p.file_stem().unwrap().to_string_lossy().into_owned());
+                    let rank = ["informational", "low", "medium", "high", "critical"]
+                        .iter()
+                        .position(|l| Some(*l) == v["level"].as_str())
+                        .unwrap_or_else(|| panic!("{}: {name} has no known level", p.display()));
+                    levels.insert(name, rank as u8);
+                }
+            }
+        }
+    }
+    let mut records: HashMap<String, serde_json::Value> = HashMap::new();
+    for p in log_files(&repo().join("sample-logs")) {
+        let mut text = String::new();
+        flate2::read::MultiGzDecoder::new(std::fs::File::open(&p).unwrap())
+            .read_to_string(&mut text)
+            .unwrap();
+        let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+        for r in doc.get("Records").and_then(|r| r.as_array()).into_iter().flatten() {
+            records.insert(r["eventID"].as_str().unwrap().to_owned(), r.clone());
+        }
+    }
+    expected_sample_alerts()
+        .into_iter()
+        .map(|(rule, event_id)| {
+            let r = &records[&event_id];
+            let account = r["recipientAccountId"]
+                .as_str()
+                .or(r["userIdentity"]["accountId"].as_str())
+                .unwrap_or_default();
+            SampleAlert {
+                severity_rank: levels[&rule],
+                event_time: r["eventTime"].as_str().unwrap().to_owned(),
+                account_id: account.to_owned(),
+                principal_arn: r["userIdentity"]["arn"].as_str().unwrap_or_default().to_owned(),
+                rule,
+                event_id,
+            }
+        })
+        .collect()
+}
+
 /// How many records the sample-logs delivery files hold, counted here from
 /// the files themselves (gunzip + JSON), independently of trailwatch.
 pub fn sample_records() -> i64 {
