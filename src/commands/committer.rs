@@ -139,8 +139,7 @@ impl<W: Write> Committer<W> {
             .commit(&self.batch, &state)
             .context("committing to the alert store")?;
         for (oc, fresh) in self.batch.iter().zip(&summary.new_alerts) {
-            if let Outcome::Processed { alerts, activity, .. } = &oc.outcome {
-                self.staged += activity.len() as u64;
+            if let Outcome::Processed { alerts, .. } = &oc.outcome {
                 for &i in fresh {
                     *self
                         .totals
@@ -152,6 +151,7 @@ impl<W: Write> Committer<W> {
             }
         }
         self.totals.new_alerts += summary.new_alert_count as u64;
+        self.staged += summary.staged_rows;
         self.batch.clear();
         if self.staged >= self.flush_rows {
             self.flush_aggregates()?;

@@ -332,7 +332,7 @@ fn process_file(worker: &mut Worker, raw: &mut Vec<u8>, f: LocalFile) -> ObjectO
         std::thread::sleep(d);
     }
     meta.fingerprint = format!("blake3:{}", blake3::hash(raw).to_hex());
-    worker.process(meta, &raw[..])
+    worker.process_buffered(meta, &raw[..])
 }
 
 #[cfg(test)]

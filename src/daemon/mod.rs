@@ -568,7 +568,7 @@ fn store_loop(
                             .inc();
                         stats.new_alerts += 1;
                     }
-                    if let Some(newest) = activity.iter().map(|r| r.last_seen.as_str()).max() {
+                    if let Some(newest) = activity.newest() {
                         if let Some(ms) = crate::store::aggregates::parse_ms(newest) {
                             if ms > metrics.newest_event_ms.get() {
                                 metrics.newest_event_ms.set(ms);

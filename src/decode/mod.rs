@@ -19,7 +19,7 @@
 mod record;
 
 pub(crate) use record::any_scalar as record_any_scalar;
-pub use record::{Leaf, Record};
+pub use record::{Field, Leaf, Record};
 
 use std::io::{BufRead, BufReader, Read};
 
@@ -85,41 +85,46 @@ impl DecodeError {
     }
 }
 
-/// Reads `reader` into `out` (cleared first), gunzipping if the stream starts
-/// with the gzip magic. Multi-member gzip is read to the end. Fails with
+/// Reads `reader` into `out`, gunzipping if the stream starts with the gzip
+/// magic. Multi-member gzip is read to the end. Fails with
 /// [`DecodeError::TooLarge`] as soon as more than `limit` bytes come out; at
 /// most `limit + 1` bytes are ever held.
 ///
-/// On success `out` holds the document followed by [`INPUT_PADDING`] zero
-/// bytes, which lets the parser skip its own padded copy; the document length
-/// is returned.
+/// On success `out[..len]` holds the document and the [`INPUT_PADDING`]
+/// bytes after it are zero, which lets the parser skip its own padded copy;
+/// the document length `len` is returned. `out` may be longer: it keeps its
+/// length from one object to the next, so that it stays initialized and is
+/// never zero-filled again before being written.
 pub fn read_object<R: Read>(object: &str, reader: R, limit: u64, out: &mut Vec<u8>) -> Result<usize, DecodeError> {
-    out.clear();
-    let mut reader = BufReader::with_capacity(64 * 1024, reader);
+    read_object_buffered(object, BufReader::with_capacity(64 * 1024, reader), limit, out)
+}
+
+/// [`read_object`] for a source that is buffered already, such as a byte
+/// slice: nothing is copied on the way to the decompressor.
+pub fn read_object_buffered<R: BufRead>(
+    object: &str,
+    mut reader: R,
+    limit: u64,
+    out: &mut Vec<u8>,
+) -> Result<usize, DecodeError> {
     let head = reader.fill_buf().map_err(|source| DecodeError::Read {
         object: object.to_owned(),
         source,
     })?;
     let gzipped = head.len() >= 2 && head[0] == 0x1f && head[1] == 0x8b;
     let result = if gzipped {
-        MultiGzDecoder::new(reader)
-            .take(limit.saturating_add(1))
-            .read_to_end(out)
-            .map_err(|source| DecodeError::Gzip {
-                object: object.to_owned(),
-                source,
-            })
+        read_capped(MultiGzDecoder::new(reader), limit, out).map_err(|source| DecodeError::Gzip {
+            object: object.to_owned(),
+            source,
+        })
     } else {
-        reader
-            .take(limit.saturating_add(1))
-            .read_to_end(out)
-            .map_err(|source| DecodeError::Read {
-                object: object.to_owned(),
-                source,
-            })
+        read_capped(reader, limit, out).map_err(|source| DecodeError::Read {
+            object: object.to_owned(),
+            source,
+        })
     };
-    result?;
-    if out.len() as u64 > limit {
+    let len = result?;
+    if len as u64 > limit {
         out.clear();
         out.shrink_to(1 << 20);
         return Err(DecodeError::TooLarge {
@@ -127,9 +132,38 @@ pub fn read_object<R: Read>(object: &str, reader: R, limit: u64, out: &mut Vec<u
             limit,
         });
     }
-    let len = out.len();
-    out.resize(len + INPUT_PADDING, 0);
+    if out.len() < len + INPUT_PADDING {
+        out.resize(len + INPUT_PADDING, 0);
+    }
+    out[len..len + INPUT_PADDING].fill(0);
     Ok(len)
+}
+
+/// Reads everything (at most `limit + 1` bytes) into `out` from its start,
+/// in large reads, growing `out` by doubling. Only the grown part is ever
+/// zero-filled. Returns the number of bytes read.
+fn read_capped<R: Read>(mut src: R, limit: u64, out: &mut Vec<u8>) -> std::io::Result<usize> {
+    let cap = usize::try_from(limit.saturating_add(1)).unwrap_or(usize::MAX);
+    let mut len = 0;
+    loop {
+        if len == out.len() {
+            if len >= cap {
+                return Ok(len);
+            }
+            let grown = (out.len() * 2).clamp(256 * 1024, cap.max(1));
+            out.resize(grown.max(len + 1), 0);
+        }
+        let end = out.len().min(cap);
+        if len == end {
+            return Ok(len);
+        }
+        match src.read(&mut out[len..end]) {
+            Ok(0) => return Ok(len),
+            Ok(n) => len += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// What one decoded object contained, besides the records handed out.
@@ -517,7 +551,9 @@ where
         stats.foreign_skipped += 1;
         return;
     }
-    if !options.include_insights && rec.str("eventType") == Some("AwsCloudTrailInsight") {
+    if !options.include_insights
+        && rec.field(Field::EventType).and_then(|v| v.into_string()) == Some("AwsCloudTrailInsight")
+    {
         stats.insights_skipped += 1;
         return;
     }

@@ -5,14 +5,79 @@
 //! cross arrays: `requestParameters.ipPermissions.items.ipRanges.items.cidrIp`
 //! reaches every `cidrIp` of every item, and a matcher succeeds if any of
 //! them matches.
+//!
+//! A tape object finds a key by comparing it with every key before it, and
+//! the decoder, the rule dispatch, the rules and the activity aggregate
+//! together look up a dozen top-level fields per record. So the view is made
+//! with one pass over the record's keys that notes where the [`Field`]s
+//! everyone reads are; looking one of them up afterwards is an array read.
 
 use simd_json::prelude::*;
 use simd_json::tape::Value as TapeValue;
+
+/// The top-level fields found when a [`Record`] is made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Field {
+    EventVersion,
+    UserIdentity,
+    EventTime,
+    EventSource,
+    EventName,
+    AwsRegion,
+    SourceIpAddress,
+    UserAgent,
+    ErrorCode,
+    RequestParameters,
+    ResponseElements,
+    AdditionalEventData,
+    EventId,
+    EventType,
+    ReadOnly,
+    RecipientAccountId,
+}
+
+const FIELDS: usize = 16;
+
+impl Field {
+    /// The field named `key`, if it is one of the indexed ones. Dispatches on
+    /// the length first, so a key costs one switch and a comparison or two.
+    #[inline]
+    pub fn of(key: &str) -> Option<Field> {
+        use Field::*;
+        match key.len() {
+            7 => (key == "eventID").then_some(EventId),
+            8 => (key == "readOnly").then_some(ReadOnly),
+            9 => match key {
+                "eventTime" => Some(EventTime),
+                "eventName" => Some(EventName),
+                "awsRegion" => Some(AwsRegion),
+                "userAgent" => Some(UserAgent),
+                "errorCode" => Some(ErrorCode),
+                "eventType" => Some(EventType),
+                _ => None,
+            },
+            11 => (key == "eventSource").then_some(EventSource),
+            12 => match key {
+                "eventVersion" => Some(EventVersion),
+                "userIdentity" => Some(UserIdentity),
+                _ => None,
+            },
+            15 => (key == "sourceIPAddress").then_some(SourceIpAddress),
+            16 => (key == "responseElements").then_some(ResponseElements),
+            17 => (key == "requestParameters").then_some(RequestParameters),
+            18 => (key == "recipientAccountId").then_some(RecipientAccountId),
+            19 => (key == "additionalEventData").then_some(AdditionalEventData),
+            _ => None,
+        }
+    }
+}
 
 /// One CloudTrail record, borrowed from the tape of its object.
 #[derive(Clone, Copy)]
 pub struct Record<'a> {
     root: TapeValue<'a, 'a>,
+    /// The first occurrence of each [`Field`] (as a keyed lookup finds it).
+    fields: [Option<TapeValue<'a, 'a>>; FIELDS],
 }
 
 /// A value reached by a path, as the rule engine sees it.
@@ -52,11 +117,39 @@ impl<'a> Leaf<'a> {
 }
 
 impl<'a> Record<'a> {
-    pub(crate) fn new<'t, 'i: 't>(root: TapeValue<'t, 'i>) -> Record<'t>
+    /// A record view over a parsed value (benchmarks and tools that hold a
+    /// tape of their own; the pipeline gets records from [`Decoder`](super::Decoder)).
+    pub fn new<'t, 'i: 't>(root: TapeValue<'t, 'i>) -> Record<'t>
     where
         'i: 't,
     {
-        Record { root }
+        let mut fields = [None; FIELDS];
+        if let Some(obj) = root.as_object() {
+            for (k, v) in obj.iter() {
+                if let Some(f) = Field::of(k) {
+                    let slot = &mut fields[f as usize];
+                    if slot.is_none() {
+                        *slot = Some(v);
+                    }
+                }
+            }
+        }
+        Record { root, fields }
+    }
+
+    /// An indexed top-level field.
+    #[inline]
+    pub fn field(&self, f: Field) -> Option<TapeValue<'a, 'a>> {
+        self.fields[f as usize]
+    }
+
+    /// A top-level field by name (indexed or not).
+    #[inline]
+    pub fn get(&self, key: &str) -> Option<TapeValue<'a, 'a>> {
+        match Field::of(key) {
+            Some(f) => self.fields[f as usize],
+            None => self.root.get(key),
+        }
     }
 
     /// The record as a tape value.
@@ -66,13 +159,14 @@ impl<'a> Record<'a> {
 
     /// A top-level string field.
     pub fn str(&self, key: &str) -> Option<&'a str> {
-        self.root.get(key).and_then(|v| v.into_string())
+        self.get(key).and_then(|v| v.into_string())
     }
 
     /// The first string reached by a dotted path given as segments.
     pub fn str_at(&self, path: &[&str]) -> Option<&'a str> {
-        let mut cur = self.root;
-        for seg in path {
+        let (first, rest) = path.split_first()?;
+        let mut cur = self.get(first)?;
+        for seg in rest {
             cur = cur.get(*seg)?;
         }
         cur.into_string()
@@ -82,23 +176,33 @@ impl<'a> Record<'a> {
     /// record carries. Objects without any are not records (for example a
     /// test-case wrapper in an NDJSON file) and are skipped, not matched.
     pub fn looks_like_cloudtrail(&self) -> bool {
-        let Some(obj) = self.root.as_object() else {
-            return false;
-        };
-        obj.iter()
-            .any(|(k, _)| matches!(k, "eventName" | "eventSource" | "eventVersion" | "eventTime"))
+        [
+            Field::EventName,
+            Field::EventSource,
+            Field::EventVersion,
+            Field::EventTime,
+        ]
+        .iter()
+        .any(|&f| self.fields[f as usize].is_some())
     }
 
     /// Calls `f` on every value the path reaches, crossing arrays on the way,
     /// until `f` returns true. Returns whether it did. A missing field
     /// reaches nothing.
     pub fn any_at<S: AsRef<str>>(&self, path: &[S], f: &mut dyn FnMut(Leaf<'a>) -> bool) -> bool {
-        visit(self.root, path, f)
+        match path.split_first() {
+            // The first step through the index (the root is an object).
+            Some((first, rest)) if self.root.is_object() => match self.get(first.as_ref()) {
+                Some(v) => visit(v, rest, f),
+                None => false,
+            },
+            _ => visit(self.root, path, f),
+        }
     }
 
     /// Whether the path reaches anything at all (even `null`).
     pub fn exists<S: AsRef<str>>(&self, path: &[S]) -> bool {
-        visit(self.root, path, &mut |_| true)
+        self.any_at(path, &mut |_| true)
     }
 
     /// Calls `f` on every scalar value in the record, depth first, until it

@@ -2,39 +2,121 @@
 //! (account, region, service, action, principal, source IP, user-agent
 //! family, error code, read-only).
 //!
-//! The hot path hashes the borrowed field values and only allocates when a
-//! key is seen for the first time in the object; a delivery file of 1,000
-//! records typically has a few dozen distinct keys.
+//! This runs on every record, so it is built not to allocate per record:
+//!
+//! * the fields are read through the record view's index of top-level
+//!   fields (rather than one linear key search per field);
+//! * the key's borrowed strings are hashed once and compared against rows
+//!   already seen in the object; a hit only bumps counts and, when the time
+//!   moves, overwrites the stored time in place (ISO times of one format
+//!   have one length);
+//! * a new key appends its strings to one arena reused across objects, so
+//!   even a miss allocates nothing in the steady state.
+//!
+//! The result, [`ActivityRows`], is one string arena and a row table: two
+//! allocations per object however many keys it has. The store merges the
+//! rows of a whole commit batch before staging them (see
+//! `store::staging`).
 
 use std::collections::HashMap;
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 
 use simd_json::prelude::*;
 
-use super::{account_id, event_time};
-use crate::decode::Record;
+use crate::decode::{Field, Record};
 
-/// One aggregate row: an hour and a key, with counts. `hour` is the first 13
-/// characters of the ISO 8601 event time (`2026-10-05T14`), empty when the
-/// record has no usable time.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// The key columns of an activity row, in [`ActivityRow::key`] order (the
+/// eleventh key column, `read_only`, is [`ActivityRow::read_only`]).
+pub const KEY_COLUMNS: [&str; 10] = [
+    "hour",
+    "account_id",
+    "aws_region",
+    "event_source",
+    "event_name",
+    "principal_type",
+    "principal_arn",
+    "source_ip",
+    "user_agent_family",
+    "error_code",
+];
+
+/// A string inside an [`ActivityRows`] arena.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Span {
+    start: u32,
+    len: u32,
+}
+
+/// One aggregate row of an object. Strings are spans into the owning
+/// [`ActivityRows`]; read them through [`ActivityRows::iter`].
+#[derive(Debug, Clone, Copy)]
 pub struct ActivityRow {
-    pub hour: String,
-    pub account_id: String,
-    pub aws_region: String,
-    pub event_source: String,
-    pub event_name: String,
-    pub principal_type: String,
-    pub principal_arn: String,
-    pub source_ip: String,
-    pub user_agent_family: String,
-    /// Empty when the call succeeded.
-    pub error_code: String,
+    key: [Span; 10],
+    read_only: Option<bool>,
+    events: u64,
+    first: Span,
+    last: Span,
+}
+
+/// A row with its strings, as consumers see it. `hour` is the first 13
+/// characters of the ISO 8601 event time (`2026-10-05T14`), empty when the
+/// record has no usable time; `first_seen`/`last_seen` are the earliest and
+/// latest `eventTime` texts of the key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RowRef<'a> {
+    /// Values of [`KEY_COLUMNS`], in order.
+    pub key: [&'a str; 10],
     pub read_only: Option<bool>,
     pub events: u64,
-    /// Earliest and latest `eventTime` (ISO 8601 text) seen for the key.
-    pub first_seen: String,
-    pub last_seen: String,
+    pub first_seen: &'a str,
+    pub last_seen: &'a str,
+}
+
+impl RowRef<'_> {
+    pub fn hour(&self) -> &str {
+        self.key[0]
+    }
+}
+
+/// An object's contribution to the hourly activity aggregates.
+#[derive(Debug, Clone, Default)]
+pub struct ActivityRows {
+    text: String,
+    rows: Vec<ActivityRow>,
+}
+
+impl ActivityRows {
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    fn s(&self, sp: Span) -> &str {
+        &self.text[sp.start as usize..(sp.start + sp.len) as usize]
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = RowRef<'_>> + '_ {
+        self.rows.iter().map(|r| RowRef {
+            key: r.key.map(|sp| self.s(sp)),
+            read_only: r.read_only,
+            events: r.events,
+            first_seen: self.s(r.first),
+            last_seen: self.s(r.last),
+        })
+    }
+
+    /// The latest event time of the object (ISO 8601 text), if any.
+    pub fn newest(&self) -> Option<&str> {
+        self.rows.iter().map(|r| self.s(r.last)).filter(|s| !s.is_empty()).max()
+    }
+
+    /// Total records counted.
+    pub fn events(&self) -> u64 {
+        self.rows.iter().map(|r| r.events).sum()
+    }
 }
 
 /// The product token of a user agent: `aws-cli/2.15 Python/3.11 ...` →
@@ -71,25 +153,40 @@ pub fn day_of(t: &str) -> Option<&str> {
     dated(t.as_bytes()).then(|| &t[..10])
 }
 
+/// The fields of one record that the aggregate reads.
 struct Fields<'a> {
-    hour: &'a str,
-    account_id: &'a str,
-    aws_region: &'a str,
-    event_source: &'a str,
-    event_name: &'a str,
-    principal_type: &'a str,
-    principal_arn: &'a str,
-    source_ip: &'a str,
-    ua_family: &'a str,
-    error_code: &'a str,
+    key: [&'a str; 10],
     read_only: Option<bool>,
     time: &'a str,
 }
 
 impl<'a> Fields<'a> {
+    /// Reads the fields through the record's index of top-level fields and
+    /// one pass over `userIdentity`, with the same outcome as reading field
+    /// by field: `eventTime` else `@timestamp`; `recipientAccountId` else
+    /// `userIdentity.accountId`; the first occurrence of a duplicated key (a
+    /// non-string one reads as absent).
     fn of(rec: &Record<'a>) -> Fields<'a> {
-        let time = event_time(rec).unwrap_or_default();
-        let read_only = rec.value().get("readOnly").and_then(|v| {
+        let s = |f: Field| rec.field(f).and_then(|v| v.into_string());
+        let time = s(Field::EventTime)
+            .or_else(|| rec.str("@timestamp"))
+            .unwrap_or_default();
+        // Outer None: key not seen yet; Some(None): seen, not a string.
+        let mut ui = [None::<Option<&'a str>>; 3];
+        if let Some(obj) = rec.field(Field::UserIdentity).and_then(|v| v.as_object()) {
+            for (k, v) in obj.iter() {
+                let slot = match k {
+                    "type" => 0,
+                    "arn" => 1,
+                    "accountId" => 2,
+                    _ => continue,
+                };
+                if ui[slot].is_none() {
+                    ui[slot] = Some(v.into_string());
+                }
+            }
+        }
+        let read_only = rec.field(Field::ReadOnly).and_then(|v| {
             v.as_bool().or_else(|| match v.into_string() {
                 Some(s) if s.eq_ignore_ascii_case("true") => Some(true),
                 Some(s) if s.eq_ignore_ascii_case("false") => Some(false),
@@ -97,118 +194,148 @@ impl<'a> Fields<'a> {
             })
         });
         Fields {
-            hour: hour_of(time),
-            account_id: account_id(rec).unwrap_or_default(),
-            aws_region: rec.str("awsRegion").unwrap_or_default(),
-            event_source: rec.str("eventSource").unwrap_or_default(),
-            event_name: rec.str("eventName").unwrap_or_default(),
-            principal_type: rec.str_at(&["userIdentity", "type"]).unwrap_or_default(),
-            principal_arn: rec.str_at(&["userIdentity", "arn"]).unwrap_or_default(),
-            source_ip: rec.str("sourceIPAddress").unwrap_or_default(),
-            ua_family: user_agent_family(rec.str("userAgent").unwrap_or_default()),
-            error_code: rec.str("errorCode").unwrap_or_default(),
+            key: [
+                hour_of(time),
+                s(Field::RecipientAccountId).or(ui[2].flatten()).unwrap_or_default(),
+                s(Field::AwsRegion).unwrap_or_default(),
+                s(Field::EventSource).unwrap_or_default(),
+                s(Field::EventName).unwrap_or_default(),
+                ui[0].flatten().unwrap_or_default(),
+                ui[1].flatten().unwrap_or_default(),
+                s(Field::SourceIpAddress).unwrap_or_default(),
+                user_agent_family(s(Field::UserAgent).unwrap_or_default()),
+                s(Field::ErrorCode).unwrap_or_default(),
+            ],
             read_only,
             time,
         }
     }
+}
 
-    fn key(&self) -> impl std::hash::Hash + '_ {
-        (
-            self.hour,
-            self.account_id,
-            self.aws_region,
-            self.event_source,
-            self.event_name,
-            self.principal_type,
-            self.principal_arn,
-            self.source_ip,
-            self.ua_family,
-            self.error_code,
-            self.read_only,
-        )
+/// A hasher for keys that are already hashes.
+#[derive(Default)]
+struct IdentityHasher(u64);
+
+impl Hasher for IdentityHasher {
+    fn finish(&self) -> u64 {
+        self.0
     }
-
-    fn same_key(&self, r: &ActivityRow) -> bool {
-        self.hour == r.hour
-            && self.event_name == r.event_name
-            && self.principal_arn == r.principal_arn
-            && self.source_ip == r.source_ip
-            && self.event_source == r.event_source
-            && self.account_id == r.account_id
-            && self.aws_region == r.aws_region
-            && self.principal_type == r.principal_type
-            && self.ua_family == r.user_agent_family
-            && self.error_code == r.error_code
-            && self.read_only == r.read_only
-    }
-
-    fn to_row(&self) -> ActivityRow {
-        ActivityRow {
-            hour: self.hour.to_owned(),
-            account_id: self.account_id.to_owned(),
-            aws_region: self.aws_region.to_owned(),
-            event_source: self.event_source.to_owned(),
-            event_name: self.event_name.to_owned(),
-            principal_type: self.principal_type.to_owned(),
-            principal_arn: self.principal_arn.to_owned(),
-            source_ip: self.source_ip.to_owned(),
-            user_agent_family: self.ua_family.to_owned(),
-            error_code: self.error_code.to_owned(),
-            read_only: self.read_only,
-            events: 0,
-            first_seen: self.time.to_owned(),
-            last_seen: self.time.to_owned(),
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
         }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
     }
 }
 
-/// Aggregates the records of one object.
+type ByHash = HashMap<u64, u32, BuildHasherDefault<IdentityHasher>>;
+
+const NO_ROW: u32 = u32::MAX;
+
+/// Aggregates the records of one object at a time; reused across objects.
 #[derive(Default)]
 pub struct ActivityAgg {
     hasher: foldhash::fast::FixedState,
-    /// Hash of the key → indices into `rows` (a list, for collisions).
-    index: HashMap<u64, Vec<u32>>,
+    /// Key hash → first row with it; `next` chains rows sharing a hash.
+    index: ByHash,
+    next: Vec<u32>,
     rows: Vec<ActivityRow>,
+    /// Strings of the rows. Bytes, so that a time can be overwritten in place.
+    text: Vec<u8>,
 }
 
 impl ActivityAgg {
-    pub fn add(&mut self, rec: &Record<'_>) {
-        let f = Fields::of(rec);
-        let h = self.hasher.hash_one(f.key());
-        let slot = self.index.entry(h).or_default();
-        let found = slot.iter().copied().find(|&i| f.same_key(&self.rows[i as usize]));
-        let i = match found {
-            Some(i) => i as usize,
-            None => {
-                self.rows.push(f.to_row());
-                slot.push((self.rows.len() - 1) as u32);
-                self.rows.len() - 1
-            }
+    fn push_str(&mut self, s: &str) -> Span {
+        let sp = Span {
+            start: self.text.len() as u32,
+            len: s.len() as u32,
         };
-        let row = &mut self.rows[i];
-        row.events += 1;
-        if !f.time.is_empty() {
-            if f.time < row.first_seen.as_str() || row.first_seen.is_empty() {
-                row.first_seen.clear();
-                row.first_seen.push_str(f.time);
-            }
-            if f.time > row.last_seen.as_str() {
-                row.last_seen.clear();
-                row.last_seen.push_str(f.time);
-            }
+        self.text.extend_from_slice(s.as_bytes());
+        sp
+    }
+
+    fn bytes(&self, sp: Span) -> &[u8] {
+        &self.text[sp.start as usize..(sp.start + sp.len) as usize]
+    }
+
+    /// Replaces the time in `sp`: in place when the length is the same.
+    fn set_time(&mut self, sp: Span, t: &str) -> Span {
+        if sp.len as usize == t.len() {
+            self.text[sp.start as usize..(sp.start + sp.len) as usize].copy_from_slice(t.as_bytes());
+            sp
+        } else {
+            self.push_str(t)
         }
     }
 
-    /// The rows so far; the aggregator is empty afterwards.
-    pub fn take(&mut self) -> Vec<ActivityRow> {
+    pub fn add(&mut self, rec: &Record<'_>) {
+        let f = Fields::of(rec);
+        let h = self.hasher.hash_one((&f.key, f.read_only));
+        let mut at = self.index.get(&h).copied().unwrap_or(NO_ROW);
+        while at != NO_ROW {
+            let r = &self.rows[at as usize];
+            if r.read_only == f.read_only && r.key.iter().zip(&f.key).all(|(sp, s)| self.bytes(*sp) == s.as_bytes()) {
+                break;
+            }
+            at = self.next[at as usize];
+        }
+        if at == NO_ROW {
+            let key = f.key.map(|s| self.push_str(s));
+            let first = self.push_str(f.time);
+            let last = self.push_str(f.time);
+            let i = self.rows.len() as u32;
+            self.next.push(self.index.insert(h, i).unwrap_or(NO_ROW));
+            self.rows.push(ActivityRow {
+                key,
+                read_only: f.read_only,
+                events: 1,
+                first,
+                last,
+            });
+            return;
+        }
+        let i = at as usize;
+        self.rows[i].events += 1;
+        if f.time.is_empty() {
+            return;
+        }
+        let (first, last) = (self.rows[i].first, self.rows[i].last);
+        if first.len == 0 || f.time.as_bytes() < self.bytes(first) {
+            self.rows[i].first = self.set_time(first, f.time);
+        }
+        if f.time.as_bytes() > self.bytes(last) {
+            self.rows[i].last = self.set_time(last, f.time);
+        }
+    }
+
+    /// The rows so far; the aggregator is empty afterwards (its buffers
+    /// keep their capacity for the next object).
+    pub fn take(&mut self) -> ActivityRows {
+        // Every span was written from a whole &str, so the arena is UTF-8.
+        let text = String::from_utf8(self.text.clone()).expect("arena holds whole UTF-8 strings");
+        let out = ActivityRows {
+            text,
+            rows: self.rows.clone(),
+        };
+        self.clear();
+        out
+    }
+
+    /// Forgets the rows so far (after a failed object).
+    pub fn clear(&mut self) {
         self.index.clear();
-        std::mem::take(&mut self.rows)
+        self.next.clear();
+        self.rows.clear();
+        self.text.clear();
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decode::Decoder;
 
     #[test]
     fn hour_and_day_of_a_time_with_a_multibyte_character_at_the_cut_are_empty_not_a_panic() {
@@ -242,5 +369,111 @@ mod tests {
     fn hours() {
         assert_eq!(hour_of("2017-06-01T00:05:12Z"), "2017-06-01T00");
         assert_eq!(hour_of("garbage"), "");
+    }
+
+    fn aggregate(doc: &str) -> Vec<(Vec<String>, Option<bool>, u64, String, String)> {
+        let mut buf = doc.as_bytes().to_vec();
+        let len = buf.len();
+        buf.resize(len + simd_json::INPUT_PADDING, 0);
+        let mut agg = ActivityAgg::default();
+        Decoder::default()
+            .decode("t", &mut buf, len, |rec| agg.add(&rec))
+            .unwrap();
+        let rows = agg.take();
+        let mut out: Vec<_> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r.key.iter().map(|s| s.to_string()).collect(),
+                    r.read_only,
+                    r.events,
+                    r.first_seen.to_owned(),
+                    r.last_seen.to_owned(),
+                )
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn rows_count_per_key_with_first_and_last_seen() {
+        let doc = r#"{"Records":[
+          {"eventTime":"2026-10-05T14:10:00Z","eventSource":"s3.amazonaws.com","eventName":"GetObject","awsRegion":"eu-west-1","recipientAccountId":"111122223333","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/alice","accountId":"444455556666"},"sourceIPAddress":"192.0.2.1","userAgent":"aws-cli/2.15 Python/3.11","readOnly":true},
+          {"eventTime":"2026-10-05T14:01:00Z","eventSource":"s3.amazonaws.com","eventName":"GetObject","awsRegion":"eu-west-1","recipientAccountId":"111122223333","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/alice"},"sourceIPAddress":"192.0.2.1","userAgent":"aws-cli/2.16 Python/3.12","readOnly":"TRUE"},
+          {"eventTime":"2026-10-05T14:59:59.123Z","eventSource":"s3.amazonaws.com","eventName":"GetObject","awsRegion":"eu-west-1","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/alice","accountId":"111122223333"},"sourceIPAddress":"192.0.2.1","userAgent":"aws-cli/2","readOnly":true},
+          {"@timestamp":"2026-10-05T15:00:00Z","eventSource":"kms.amazonaws.com","eventName":"Decrypt","errorCode":"AccessDenied","eventTime":7,"userIdentity":{"type":"AWSService","invokedBy":"x"}}
+        ]}"#;
+        let rows = aggregate(doc);
+        let k = |v: [&str; 10]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            rows,
+            vec![
+                (
+                    k([
+                        "2026-10-05T14",
+                        "111122223333",
+                        "eu-west-1",
+                        "s3.amazonaws.com",
+                        "GetObject",
+                        "IAMUser",
+                        "arn:aws:iam::111122223333:user/alice",
+                        "192.0.2.1",
+                        "aws-cli",
+                        ""
+                    ]),
+                    Some(true),
+                    3,
+                    "2026-10-05T14:01:00Z".into(),
+                    "2026-10-05T14:59:59.123Z".into()
+                ),
+                // A non-string eventTime falls back to @timestamp.
+                (
+                    k([
+                        "2026-10-05T15",
+                        "",
+                        "",
+                        "kms.amazonaws.com",
+                        "Decrypt",
+                        "AWSService",
+                        "",
+                        "",
+                        "",
+                        "AccessDenied"
+                    ]),
+                    None,
+                    1,
+                    "2026-10-05T15:00:00Z".into(),
+                    "2026-10-05T15:00:00Z".into()
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn first_occurrence_of_a_duplicated_key_wins() {
+        let doc = r#"{"eventTime":"2026-10-05T14:10:00Z","eventName":"A","eventName":"B","awsRegion":5,"awsRegion":"us-east-1"}"#;
+        let rows = aggregate(doc);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].0[4], "A");
+        assert_eq!(rows[0].0[2], "", "a non-string first occurrence reads as absent");
+    }
+
+    #[test]
+    fn the_aggregator_is_empty_after_take_and_reusable() {
+        let mut agg = ActivityAgg::default();
+        let doc = r#"{"eventTime":"2026-10-05T14:10:00Z","eventName":"A"}"#;
+        for _ in 0..2 {
+            let mut buf = doc.as_bytes().to_vec();
+            let len = buf.len();
+            buf.resize(len + simd_json::INPUT_PADDING, 0);
+            Decoder::default()
+                .decode("t", &mut buf, len, |rec| agg.add(&rec))
+                .unwrap();
+            let rows = agg.take();
+            assert_eq!(rows.len(), 1);
+            assert_eq!(rows.events(), 1);
+            assert_eq!(rows.newest(), Some("2026-10-05T14:10:00Z"));
+        }
     }
 }

@@ -8,10 +8,10 @@
 
 pub mod activity;
 
-use std::io::Read;
+use std::io::{BufRead, Read};
 use std::sync::Arc;
 
-use activity::{ActivityAgg, ActivityRow};
+use activity::{ActivityAgg, ActivityRows};
 
 use crate::decode::{self, DecodeError, DecodeOptions, Decoder, DocumentStats, Record};
 use crate::rules::{Correlation, Correlator, Firing, Hit, Level, Rule, RuleSet, StateRow};
@@ -299,7 +299,7 @@ pub enum Outcome {
         stats: DocumentStats,
         alerts: Vec<Alert>,
         /// The object's contribution to the hourly activity aggregates.
-        activity: Vec<ActivityRow>,
+        activity: ActivityRows,
         /// Matches that feed correlation rules, in record order.
         corr_hits: Vec<CorrHit>,
     },
@@ -355,6 +355,13 @@ impl Worker {
     /// daemon's blocking task): the panic is caught here and becomes the
     /// object's failure, class `panic`, and the worker's state is rebuilt.
     pub fn process<R: Read>(&mut self, meta: ObjectMeta, reader: R) -> ObjectOutcome {
+        self.process_buffered(meta, std::io::BufReader::with_capacity(64 * 1024, reader))
+    }
+
+    /// [`process`](Self::process) for a buffered source, such as the bytes
+    /// of a file read whole: nothing is copied on the way to the decompressor.
+    /// Panics are contained the same way.
+    pub fn process_buffered<R: BufRead>(&mut self, meta: ObjectMeta, reader: R) -> ObjectOutcome {
         let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run(&meta.name, reader)));
         let outcome = match run {
             Ok(Ok((stats, alerts, corr_hits))) => Outcome::Processed {
@@ -387,16 +394,16 @@ impl Worker {
     }
 
     #[allow(clippy::type_complexity)]
-    fn run<R: Read>(
+    fn run<R: BufRead>(
         &mut self,
         name: &str,
         reader: R,
     ) -> Result<(DocumentStats, Vec<Alert>, Vec<CorrHit>), DecodeError> {
         crate::testhook::panic_on_object(name);
-        let len = decode::read_object(name, reader, self.opts.max_object_bytes, &mut self.buf)?;
+        let len = decode::read_object_buffered(name, reader, self.opts.max_object_bytes, &mut self.buf)?;
         let rules = &*self.rules;
         let activity = &mut self.activity;
-        activity.take();
+        activity.clear();
         let mut alerts = Vec::new();
         let mut first = true;
         let mut hits = Vec::new();

@@ -41,7 +41,9 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 use rusqlite::{OptionalExtension, params};
 
+use super::staging::ActivityTable;
 use super::{Store, StoreError};
+use crate::pipeline::activity::RowRef;
 use crate::testhook;
 
 /// The aggregate tables.
@@ -436,23 +438,12 @@ impl Aggregates {
 
         // Activity: staged rows re-aggregated per key, split by day.
         let mut by_day: std::collections::BTreeMap<String, ActivityColumns> = Default::default();
-        {
-            let conn = store.conn_mut();
-            let mut st = conn
-                .prepare(
-                    "SELECT hour, account_id, aws_region, event_source, event_name, principal_type, principal_arn, \
-                     source_ip, user_agent_family, error_code, read_only, SUM(events), MIN(first_seen), MAX(last_seen) \
-                     FROM activity_staging WHERE id <= ?1 \
-                     GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11 ORDER BY 1",
-                )
-                .map_err(e)?;
-            let mut rows = st.query([staging_max]).map_err(e)?;
-            while let Some(r) = rows.next().map_err(e)? {
-                let hour: String = r.get(0).map_err(e)?;
-                let cols = by_day.entry(partition_of(&hour)).or_default();
-                cols.push(r, &hour).map_err(e)?;
-                summary.activity_rows += 1;
-            }
+        let table = staged_table(store, Some(staging_max))?;
+        let mut rows: Vec<RowRef<'_>> = table.iter().collect();
+        rows.sort_unstable_by(|a, b| a.key.cmp(&b.key).then(a.read_only.cmp(&b.read_only)));
+        for r in &rows {
+            by_day.entry(partition_of(r.hour())).or_default().push(r);
+            summary.activity_rows += 1;
         }
         for (day, cols) in by_day {
             let mut df = cols.into_frame().map_err(|err| pq_err(&self.root, err))?;
@@ -591,37 +582,38 @@ pub fn aggregate(lf: LazyFrame) -> LazyFrame {
 }
 
 #[derive(Default)]
-struct ActivityColumns {
+struct ActivityColumns<'a> {
     hour: Vec<Option<i64>>,
-    strs: [Vec<String>; 9],
+    /// Borrowed from the merged staging table: no copy per row.
+    strs: [Vec<&'a str>; 9],
     read_only: Vec<Option<bool>>,
     events: Vec<i64>,
     first: Vec<Option<i64>>,
     last: Vec<Option<i64>>,
 }
 
-impl ActivityColumns {
-    fn push(&mut self, r: &rusqlite::Row<'_>, hour: &str) -> rusqlite::Result<()> {
+impl<'a> ActivityColumns<'a> {
+    fn push(&mut self, r: &RowRef<'a>) {
+        let hour = r.hour();
         self.hour.push(if hour.is_empty() {
             None
         } else {
             parse_ms(&format!("{hour}:00:00Z"))
         });
-        for (i, v) in self.strs.iter_mut().enumerate() {
-            v.push(r.get(i + 1)?);
+        for (v, s) in self.strs.iter_mut().zip(&r.key[1..]) {
+            v.push(s);
         }
-        self.read_only.push(r.get::<_, Option<bool>>(10)?);
-        self.events.push(r.get(11)?);
-        self.first.push(parse_ms(&r.get::<_, String>(12)?));
-        self.last.push(parse_ms(&r.get::<_, String>(13)?));
-        Ok(())
+        self.read_only.push(r.read_only);
+        self.events.push(r.events as i64);
+        self.first.push(parse_ms(r.first_seen));
+        self.last.push(parse_ms(r.last_seen));
     }
 
     fn into_frame(self) -> PolarsResult<DataFrame> {
         let n = self.events.len();
         let mut cols = vec![datetime_col("hour", self.hour)?];
         for (name, v) in ACTIVITY_KEYS[1..10].iter().zip(self.strs) {
-            cols.push(str_col(name, v));
+            cols.push(Column::new((*name).into(), v));
         }
         cols.push(Column::new("read_only".into(), self.read_only));
         cols.push(Column::new("events".into(), self.events));
@@ -735,27 +727,64 @@ impl AlertColumns {
     }
 }
 
-/// Reads the still-staged activity rows as a frame (for exact queries).
-pub fn staged_activity(store: &Store) -> Result<DataFrame, StoreError> {
+/// Merges the staged activity rows with ids up to `max_id` (all when
+/// `None`): batch blobs, and rows staged one by one by versions before
+/// schema v4.
+fn staged_table(store: &Store, max_id: Option<i64>) -> Result<ActivityTable, StoreError> {
     let path = store.path().to_owned();
     let e = |source| StoreError::Sqlite {
         path: path.clone(),
         source,
     };
-    let mut cols = ActivityColumns::default();
-    let mut st = store
-        .connection()
+    let max_id = max_id.unwrap_or(i64::MAX);
+    let mut table = ActivityTable::default();
+    let conn = store.connection();
+    let mut st = conn
         .prepare(
             "SELECT hour, account_id, aws_region, event_source, event_name, principal_type, principal_arn, \
-             source_ip, user_agent_family, error_code, read_only, events, first_seen, last_seen FROM activity_staging",
+             source_ip, user_agent_family, error_code, read_only, events, first_seen, last_seen \
+             FROM activity_staging WHERE id <= ?1 AND batch IS NULL",
         )
         .map_err(e)?;
-    let mut rows = st.query([]).map_err(e)?;
+    let mut rows = st.query([max_id]).map_err(e)?;
     while let Some(r) = rows.next().map_err(e)? {
-        let hour: String = r.get(0).map_err(e)?;
-        cols.push(r, &hour).map_err(e)?;
+        let mut key: [String; 10] = Default::default();
+        for (i, k) in key.iter_mut().enumerate() {
+            *k = r.get(i).map_err(e)?;
+        }
+        let (first, last): (String, String) = (r.get(12).map_err(e)?, r.get(13).map_err(e)?);
+        table.add_row(RowRef {
+            key: std::array::from_fn(|i| key[i].as_str()),
+            read_only: r.get(10).map_err(e)?,
+            events: r.get::<_, i64>(11).map_err(e)? as u64,
+            first_seen: &first,
+            last_seen: &last,
+        });
     }
-    cols.into_frame().map_err(|err| pq_err(&path, err))
+    let mut st = conn
+        .prepare("SELECT id, batch FROM activity_staging WHERE id <= ?1 AND batch IS NOT NULL ORDER BY id")
+        .map_err(e)?;
+    let mut rows = st.query([max_id]).map_err(e)?;
+    while let Some(r) = rows.next().map_err(e)? {
+        let id: i64 = r.get(0).map_err(e)?;
+        let blob = r.get_ref(1).map_err(e)?.as_blob().map_err(|err| e(err.into()))?;
+        table.add_blob(blob).map_err(|err| StoreError::Staging {
+            path: path.clone(),
+            id,
+            reason: err.to_string(),
+        })?;
+    }
+    Ok(table)
+}
+
+/// Reads the still-staged activity rows as a frame (for exact queries).
+pub fn staged_activity(store: &Store) -> Result<DataFrame, StoreError> {
+    let table = staged_table(store, None)?;
+    let mut cols = ActivityColumns::default();
+    for r in table.iter() {
+        cols.push(&r);
+    }
+    cols.into_frame().map_err(|err| pq_err(store.path(), err))
 }
 
 /// All alerts from SQLite as a frame (the store is the source of truth).

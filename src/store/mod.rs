@@ -5,6 +5,7 @@
 
 pub mod aggregates;
 pub mod sqlite;
+pub mod staging;
 
 pub use aggregates::Aggregates;
 pub use sqlite::{AlertFilter, CommitSummary, FailureRecord, LedgerEntry, Store, StoredAlert};
@@ -32,6 +33,8 @@ pub enum StoreError {
     SchemaTooNew { path: PathBuf, found: i64, supported: i64 },
     #[error("{path}: Parquet error: {reason}")]
     Parquet { path: PathBuf, reason: String },
+    #[error("{path}: staged activity row {id}: {reason}")]
+    Staging { path: PathBuf, id: i64, reason: String },
     #[error("{path}: no trailwatch store here (run `trailwatch scan` first, or pass --data-dir)")]
     Missing { path: PathBuf },
 }

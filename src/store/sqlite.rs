@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
+use super::staging::ActivityTable;
 use super::{StoreError, create_private_dir};
 use crate::pipeline::{ObjectOutcome, Outcome};
 use crate::rules::StateRow;
@@ -130,6 +131,13 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (correlation, group_key)
     ) WITHOUT ROWID;
     "#,
+    // v5: a commit batch stages its activity as one merged, encoded row
+    // (`store::staging`); rows staged one by one by older versions keep
+    // `batch` NULL and are still read.
+    r#"
+    ALTER TABLE activity_staging ADD COLUMN batch BLOB;
+    ALTER TABLE activity_staging ADD COLUMN batch_rows INTEGER;
+    "#,
 ];
 
 /// A ledger row.
@@ -147,6 +155,8 @@ pub struct CommitSummary {
     /// For each outcome in the batch, which of its alerts were new (indices).
     pub new_alerts: Vec<Vec<usize>>,
     pub new_alert_count: usize,
+    /// Activity rows staged by this commit (after merging the batch).
+    pub staged_rows: u64,
 }
 
 /// A failure row that belongs to no processed object (see
@@ -165,6 +175,10 @@ pub struct FailureRecord {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// Reused by every commit to merge the batch's activity rows, and the
+    /// buffer it is encoded into.
+    staging: ActivityTable,
+    staging_blob: Vec<u8>,
 }
 
 /// `s3://bucket/key` → (bucket, key).
@@ -200,7 +214,12 @@ impl Store {
             path: path.clone(),
             source,
         })?;
-        let mut store = Store { conn, path };
+        let mut store = Store {
+            conn,
+            path,
+            staging: ActivityTable::default(),
+            staging_blob: Vec::new(),
+        };
         store.configure()?;
         store.migrate()?;
         super::warn_if_loose(data_dir);
@@ -222,7 +241,12 @@ impl Store {
             source,
         })?;
         super::warn_if_loose(data_dir);
-        let store = Store { conn, path };
+        let store = Store {
+            conn,
+            path,
+            staging: ActivityTable::default(),
+            staging_blob: Vec::new(),
+        };
         store
             .conn
             .busy_timeout(std::time::Duration::from_secs(10))
@@ -325,6 +349,9 @@ impl Store {
             path: path.clone(),
             source,
         };
+        let staging = &mut self.staging;
+        let blob = &mut self.staging_blob;
+        staging.clear();
         let tx = self.conn.transaction().map_err(e)?;
         let mut summary = CommitSummary::default();
         let now = now_rfc3339();
@@ -355,7 +382,8 @@ impl Store {
                 .prepare_cached(
                     "INSERT INTO activity_staging (object, hour, account_id, aws_region, event_source, event_name, \
                      principal_type, principal_arn, source_ip, user_agent_family, error_code, read_only, events, \
-                     first_seen, last_seen) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                     first_seen, last_seen, batch, batch_rows) \
+                     VALUES (?1, '', '', '', '', '', '', '', '', '', '', NULL, 0, '', '', ?2, ?3)",
                 )
                 .map_err(e)?;
             let mut ins_failure = tx
@@ -378,27 +406,7 @@ impl Store {
                         let prior: Option<String> =
                             prior_status.query_row([&m.name], |r| r.get(0)).optional().map_err(e)?;
                         if prior.as_deref() != Some("ok") {
-                            for a in activity {
-                                ins_activity
-                                    .execute(params![
-                                        m.name,
-                                        a.hour,
-                                        a.account_id,
-                                        a.aws_region,
-                                        a.event_source,
-                                        a.event_name,
-                                        a.principal_type,
-                                        a.principal_arn,
-                                        a.source_ip,
-                                        a.user_agent_family,
-                                        a.error_code,
-                                        a.read_only,
-                                        a.events as i64,
-                                        a.first_seen,
-                                        a.last_seen,
-                                    ])
-                                    .map_err(e)?;
-                            }
+                            staging.add(activity);
                         }
                         for (i, a) in alerts.iter().enumerate() {
                             let n = ins_alert
@@ -483,6 +491,14 @@ impl Store {
                 summary.new_alert_count += fresh.len();
                 summary.new_alerts.push(fresh);
             }
+            if !staging.is_empty() {
+                let batch_name = format!("batch of {} objects", batch.len());
+                staging.encode_into(blob);
+                ins_activity
+                    .execute(params![batch_name, &blob[..], staging.len() as i64])
+                    .map_err(e)?;
+                summary.staged_rows = staging.len() as u64;
+            }
         }
         write_correlation_state(&tx, correlation_state, &now).map_err(e)?;
         crate::testhook::hit("before_commit");
@@ -526,7 +542,11 @@ impl Store {
     /// Rows waiting in the staging table for the next Parquet flush.
     pub fn staged_rows(&self) -> Result<u64, StoreError> {
         self.conn
-            .query_row("SELECT COUNT(*) FROM activity_staging", [], |r| r.get::<_, i64>(0))
+            .query_row(
+                "SELECT COALESCE(SUM(COALESCE(batch_rows, 1)), 0) FROM activity_staging",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
             .map(|n| n as u64)
             .map_err(|e| self.err(e))
     }
