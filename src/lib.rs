@@ -9,11 +9,13 @@
 //! * [`pipeline`]: one object → outcome (alerts, stats), no store I/O.
 //! * [`store`]: SQLite alerts and ledger, Parquet aggregates.
 //! * [`daemon`]: the SQS-notified S3 ingestion loop.
+//! * [`corpus`]: the deterministic benchmark corpus (`trailwatch gen-corpus`).
 
 //!
 //! Without the default `full` feature only the pure engine is built (decode,
 //! rules, pipeline, notification parsing): the fuzz targets link that.
 
+pub mod corpus;
 #[cfg(feature = "full")]
 pub mod daemon;
 pub mod decode;

@@ -10,9 +10,11 @@
 
 mod alerts;
 mod backfill;
+mod bench_floor;
 mod committer;
 mod compact;
 mod daemon;
+mod gen_corpus;
 mod progress;
 mod query;
 mod redact;
@@ -62,6 +64,11 @@ enum Command {
     Compact(compact::CompactArgs),
     /// List, test and lint Sigma rules.
     Rules(rules_cmd::RulesArgs),
+    /// Write a deterministic benchmark corpus of CloudTrail delivery files with planted alerts.
+    GenCorpus(gen_corpus::GenCorpusArgs),
+    /// Measure the gunzip (and simd-json parse) floor on one thread (for benches/compare).
+    #[command(hide = true)]
+    BenchFloor(bench_floor::BenchFloorArgs),
 }
 
 /// Where rules come from; shared by every subcommand that evaluates rules.
@@ -267,6 +274,8 @@ pub fn main() -> ExitCode {
         Command::Query(args) => query::run(args),
         Command::Compact(args) => compact::run(args),
         Command::Rules(args) => rules_cmd::run(args),
+        Command::GenCorpus(args) => gen_corpus::run(args),
+        Command::BenchFloor(args) => bench_floor::run(args),
     };
     match result {
         Ok(code) => code,
