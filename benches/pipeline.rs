@@ -158,6 +158,7 @@ fn alerts_batch(n: usize, round: u64) -> Vec<ObjectOutcome> {
             stats: Default::default(),
             alerts,
             activity: ActivityRows::default(),
+            corr_hits: Vec::new(),
         },
     }]
 }
@@ -276,7 +277,7 @@ fn benches(c: &mut Criterion) {
                     round += 1;
                     alerts_batch(input.records as usize, round)
                 },
-                |batch| black_box(store.commit(&batch).unwrap().new_alert_count),
+                |batch| black_box(store.commit(&batch, &[]).unwrap().new_alert_count),
                 BatchSize::PerIteration,
             )
         });
@@ -299,7 +300,7 @@ fn benches(c: &mut Criterion) {
                     };
                     batch.push(worker.process(meta, &gz[..]));
                 }
-                black_box(store.commit(&batch).unwrap().staged_rows)
+                black_box(store.commit(&batch, &[]).unwrap().staged_rows)
             })
         });
         g.finish();

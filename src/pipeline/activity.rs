@@ -72,8 +72,8 @@ pub struct RowRef<'a> {
     pub last_seen: &'a str,
 }
 
-impl RowRef<'_> {
-    pub fn hour(&self) -> &str {
+impl<'a> RowRef<'a> {
+    pub fn hour(&self) -> &'a str {
         self.key[0]
     }
 }

@@ -5,7 +5,10 @@
 //!
 //! Each object's activity rows are *staged* in SQLite (`activity_staging`)
 //! in the same transaction as its ledger row and alerts; an object already
-//! `ok` in the ledger stages nothing. A *flush* moves staged rows to Parquet
+//! `ok` in the ledger stages nothing. (Since schema v5 the rows of a commit
+//! batch's objects are merged and staged as one blob row, see
+//! `store::staging`; it is still one transaction, so nothing below
+//! changes.) A *flush* moves staged rows to Parquet
 //! in three steps, each recorded in the `flushes` table:
 //!
 //! 1. a transaction records `pending` flush N with the highest staged row id
@@ -41,7 +44,7 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 use rusqlite::{OptionalExtension, params};
 
-use super::staging::ActivityTable;
+use super::staging;
 use super::{Store, StoreError};
 use crate::pipeline::activity::RowRef;
 use crate::testhook;
@@ -121,6 +124,12 @@ fn datetime_col(name: &str, ms: Vec<Option<i64>>) -> PolarsResult<Column> {
 
 fn str_col(name: &str, v: Vec<String>) -> Column {
     Column::new(name.into(), v)
+}
+
+/// The `date=` partition of an ISO 8601 time, borrowed: its date, or
+/// `unknown`. Validated by `day_of`, never sliced blindly (log content).
+fn partition_str(time: &str) -> &str {
+    crate::pipeline::activity::day_of(time).unwrap_or("unknown")
 }
 
 /// The `date=` partition of a row. `time` comes from log content (an alert's
@@ -437,14 +446,16 @@ impl Aggregates {
         let mut summary = FlushSummary::default();
 
         // Activity: staged rows re-aggregated per key, split by day.
-        let mut by_day: std::collections::BTreeMap<String, ActivityColumns> = Default::default();
-        let table = staged_table(store, Some(staging_max))?;
-        let mut rows: Vec<RowRef<'_>> = table.iter().collect();
-        rows.sort_unstable_by(|a, b| a.key.cmp(&b.key).then(a.read_only.cmp(&b.read_only)));
-        for r in &rows {
-            by_day.entry(partition_of(r.hour())).or_default().push(r);
+        let mut by_day: std::collections::BTreeMap<&str, ActivityColumns> = Default::default();
+        // Rows are written as staged: each commit batch merged its own rows,
+        // and merging across batches again would gain little (batches cover
+        // different hours) for a hash probe per row. Readers sum `events`
+        // per key anyway.
+        let staged = read_staged(store, Some(staging_max))?;
+        staged.for_each(|r| {
+            by_day.entry(partition_str(r.hour())).or_default().push(&r);
             summary.activity_rows += 1;
-        }
+        })?;
         for (day, cols) in by_day {
             let mut df = cols.into_frame().map_err(|err| pq_err(&self.root, err))?;
             self.write_part(&self.root.join("activity").join(format!("date={day}")), &name, &mut df)?;
@@ -727,18 +738,47 @@ impl AlertColumns {
     }
 }
 
-/// Merges the staged activity rows with ids up to `max_id` (all when
-/// `None`): batch blobs, and rows staged one by one by versions before
-/// schema v4.
-fn staged_table(store: &Store, max_id: Option<i64>) -> Result<ActivityTable, StoreError> {
+/// Staged activity rows with ids up to some maximum, as stored: batch blobs
+/// (each merged within its commit batch) and rows staged one by one by
+/// versions before schema v5.
+struct Staged {
+    legacy: Vec<([String; 10], Option<bool>, u64, String, String)>,
+    blobs: Vec<(i64, Vec<u8>)>,
+    path: PathBuf,
+}
+
+impl Staged {
+    /// Calls `f` with every row; rows borrow from `self`.
+    fn for_each<'a>(&'a self, mut f: impl FnMut(RowRef<'a>)) -> Result<(), StoreError> {
+        for (key, read_only, events, first, last) in &self.legacy {
+            f(RowRef {
+                key: std::array::from_fn(|i| key[i].as_str()),
+                read_only: *read_only,
+                events: *events,
+                first_seen: first,
+                last_seen: last,
+            });
+        }
+        for (id, blob) in &self.blobs {
+            staging::decode_blob(blob, &mut f).map_err(|err| StoreError::Staging {
+                path: self.path.clone(),
+                id: *id,
+                reason: err.to_string(),
+            })?;
+        }
+        Ok(())
+    }
+}
+
+fn read_staged(store: &Store, max_id: Option<i64>) -> Result<Staged, StoreError> {
     let path = store.path().to_owned();
     let e = |source| StoreError::Sqlite {
         path: path.clone(),
         source,
     };
     let max_id = max_id.unwrap_or(i64::MAX);
-    let mut table = ActivityTable::default();
     let conn = store.connection();
+    let mut legacy = Vec::new();
     let mut st = conn
         .prepare(
             "SELECT hour, account_id, aws_region, event_source, event_name, principal_type, principal_arn, \
@@ -752,38 +792,30 @@ fn staged_table(store: &Store, max_id: Option<i64>) -> Result<ActivityTable, Sto
         for (i, k) in key.iter_mut().enumerate() {
             *k = r.get(i).map_err(e)?;
         }
-        let (first, last): (String, String) = (r.get(12).map_err(e)?, r.get(13).map_err(e)?);
-        table.add_row(RowRef {
-            key: std::array::from_fn(|i| key[i].as_str()),
-            read_only: r.get(10).map_err(e)?,
-            events: r.get::<_, i64>(11).map_err(e)? as u64,
-            first_seen: &first,
-            last_seen: &last,
-        });
+        legacy.push((
+            key,
+            r.get(10).map_err(e)?,
+            r.get::<_, i64>(11).map_err(e)? as u64,
+            r.get(12).map_err(e)?,
+            r.get(13).map_err(e)?,
+        ));
     }
     let mut st = conn
         .prepare("SELECT id, batch FROM activity_staging WHERE id <= ?1 AND batch IS NOT NULL ORDER BY id")
         .map_err(e)?;
-    let mut rows = st.query([max_id]).map_err(e)?;
-    while let Some(r) = rows.next().map_err(e)? {
-        let id: i64 = r.get(0).map_err(e)?;
-        let blob = r.get_ref(1).map_err(e)?.as_blob().map_err(|err| e(err.into()))?;
-        table.add_blob(blob).map_err(|err| StoreError::Staging {
-            path: path.clone(),
-            id,
-            reason: err.to_string(),
-        })?;
-    }
-    Ok(table)
+    let blobs = st
+        .query_map([max_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .map_err(e)?
+        .collect::<Result<_, _>>()
+        .map_err(e)?;
+    Ok(Staged { legacy, blobs, path })
 }
 
 /// Reads the still-staged activity rows as a frame (for exact queries).
 pub fn staged_activity(store: &Store) -> Result<DataFrame, StoreError> {
-    let table = staged_table(store, None)?;
+    let staged = read_staged(store, None)?;
     let mut cols = ActivityColumns::default();
-    for r in table.iter() {
-        cols.push(&r);
-    }
+    staged.for_each(|r| cols.push(&r))?;
     cols.into_frame().map_err(|err| pq_err(store.path(), err))
 }
 

@@ -9,9 +9,8 @@
 //! The blob goes in the same transaction as the objects' ledger rows, so the
 //! exactness argument of `store::aggregates` is unchanged.
 //!
-//! [`ActivityTable`] is also what a flush or a query merges staged rows
-//! into, whether they come from blobs or from rows staged one by one by
-//! older versions.
+//! A flush writes each blob's rows to Parquet as they are ([`decode_blob`]):
+//! a key may then have a row per batch in a part, which readers sum anyway.
 //!
 //! Blob layout (little-endian): `TWA1`, `u32` string count, then each
 //! string as `u32` length + UTF-8 bytes; `u32` row count, then each row as
@@ -206,51 +205,58 @@ impl ActivityTable {
 
     /// Merges the rows of a blob written by [`encode`](Self::encode).
     pub fn add_blob(&mut self, blob: &[u8]) -> Result<usize, BlobError> {
-        let mut rd = Reader(blob);
-        if rd.take(4)? != MAGIC {
-            return Err(BlobError("unknown format"));
-        }
-        let n = rd.u32()? as usize;
-        let mut strings = Vec::with_capacity(n.min(blob.len()));
-        for _ in 0..n {
-            let len = rd.u32()? as usize;
-            let s = std::str::from_utf8(rd.take(len)?).map_err(|_| BlobError("string is not UTF-8"))?;
-            strings.push(s);
-        }
-        let rows = rd.u32()? as usize;
-        let s = |id: u32| {
-            strings
-                .get(id as usize)
-                .copied()
-                .ok_or(BlobError("string id out of range"))
-        };
-        for _ in 0..rows {
-            let mut key = [""; 10];
-            for k in &mut key {
-                *k = s(rd.u32()?)?;
-            }
-            let read_only = match rd.take(1)?[0] {
-                0 => None,
-                1 => Some(false),
-                2 => Some(true),
-                _ => return Err(BlobError("bad read-only flag")),
-            };
-            let events = u64::from_le_bytes(rd.take(8)?.try_into().expect("8 bytes"));
-            let first_seen = s(rd.u32()?)?;
-            let last_seen = s(rd.u32()?)?;
-            self.add_row(RowRef {
-                key,
-                read_only,
-                events,
-                first_seen,
-                last_seen,
-            });
-        }
-        if !rd.0.is_empty() {
-            return Err(BlobError("trailing bytes"));
-        }
-        Ok(rows)
+        decode_blob(blob, |r| self.add_row(r))
     }
+}
+
+/// Calls `f` with every row of a blob written by [`ActivityTable::encode`],
+/// strings borrowed from the blob; returns the row count. A corrupt blob is
+/// an error (rows before the damage may have been handed out).
+pub fn decode_blob<'a>(blob: &'a [u8], mut f: impl FnMut(RowRef<'a>)) -> Result<usize, BlobError> {
+    let mut rd = Reader(blob);
+    if rd.take(4)? != MAGIC {
+        return Err(BlobError("unknown format"));
+    }
+    let n = rd.u32()? as usize;
+    let mut strings = Vec::with_capacity(n.min(blob.len() / 4));
+    for _ in 0..n {
+        let len = rd.u32()? as usize;
+        let s = std::str::from_utf8(rd.take(len)?).map_err(|_| BlobError("string is not UTF-8"))?;
+        strings.push(s);
+    }
+    let rows = rd.u32()? as usize;
+    let s = |id: u32| {
+        strings
+            .get(id as usize)
+            .copied()
+            .ok_or(BlobError("string id out of range"))
+    };
+    for _ in 0..rows {
+        let mut key = [""; 10];
+        for k in &mut key {
+            *k = s(rd.u32()?)?;
+        }
+        let read_only = match rd.take(1)?[0] {
+            0 => None,
+            1 => Some(false),
+            2 => Some(true),
+            _ => return Err(BlobError("bad read-only flag")),
+        };
+        let events = u64::from_le_bytes(rd.take(8)?.try_into().expect("8 bytes"));
+        let first_seen = s(rd.u32()?)?;
+        let last_seen = s(rd.u32()?)?;
+        f(RowRef {
+            key,
+            read_only,
+            events,
+            first_seen,
+            last_seen,
+        });
+    }
+    if !rd.0.is_empty() {
+        return Err(BlobError("trailing bytes"));
+    }
+    Ok(rows)
 }
 
 struct Reader<'a>(&'a [u8]);
