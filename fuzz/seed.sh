@@ -28,7 +28,7 @@ printf '%s' '{"Type":"Notification","MessageId":"m","Message":"{\"s3Bucket\":\"t
 printf '%s' '{"version":"0","detail-type":"Object Created","source":"aws.s3","detail":{"bucket":{"name":"trail"},"object":{"key":"AWSLogs/1/x.json.gz","size":5,"etag":"e"}}}' > "$out/notification/eventbridge"
 
 # rule_loader: the shipped rules and the CloudTrail rules of the Sigma corpus.
-cp rules/mandatory/*.yml "$out/rule_loader/"
+for f in $(find rules -name "*.yml" | sort); do cp "$f" "$out/rule_loader/shipped-$(basename "$f")"; done
 if [ -d ../shared/sigma ]; then
   for f in $(find ../shared/sigma -name '*.yml' | sort); do
     cp "$f" "$out/rule_loader/sigma-$(basename "$f")"
