@@ -212,9 +212,10 @@ impl<'a> Fields<'a> {
     }
 }
 
-/// A hasher for keys that are already hashes.
+/// A hasher for keys that are already hashes (shared with the staging
+/// codec in `store::staging`).
 #[derive(Default)]
-struct IdentityHasher(u64);
+pub(crate) struct IdentityHasher(u64);
 
 impl Hasher for IdentityHasher {
     fn finish(&self) -> u64 {
@@ -230,7 +231,7 @@ impl Hasher for IdentityHasher {
     }
 }
 
-type ByHash = HashMap<u64, u32, BuildHasherDefault<IdentityHasher>>;
+pub(crate) type ByHash = HashMap<u64, u32, BuildHasherDefault<IdentityHasher>>;
 
 const NO_ROW: u32 = u32::MAX;
 

@@ -18,32 +18,14 @@
 //! 1 false, 2 true), a `u64` event count and two `u32` string ids (first
 //! and last seen).
 
-use std::collections::HashMap;
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+use std::hash::BuildHasher;
 
 use crate::pipeline::activity::{ActivityRows, RowRef};
 
 const MAGIC: &[u8; 4] = b"TWA1";
 const NONE: u32 = u32::MAX;
 
-#[derive(Default)]
-struct IdentityHasher(u64);
-
-impl Hasher for IdentityHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 << 8) | u64::from(b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
-type ByHash = HashMap<u64, u32, BuildHasherDefault<IdentityHasher>>;
+use crate::pipeline::activity::ByHash;
 
 #[derive(Debug, Clone, Copy)]
 struct Row {
