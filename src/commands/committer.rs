@@ -57,6 +57,9 @@ impl Totals {
     }
 }
 
+/// How many staged activity rows an alert awaiting export counts as.
+const ALERT_WEIGHT: u64 = 10;
+
 pub struct Committer<W: Write> {
     pub store: Store,
     aggregates: Aggregates,
@@ -151,7 +154,12 @@ impl<W: Write> Committer<W> {
             }
         }
         self.totals.new_alerts += summary.new_alert_count as u64;
-        self.staged += summary.staged_rows;
+        // A flush exports the staged activity rows and the alerts stored
+        // since the last one, holding both in memory: an alert (with its raw
+        // event) weighs about as much as ten activity rows. Counting alerts
+        // too keeps a run that fires a lot (a broad rule pack) in bounded
+        // memory.
+        self.staged += summary.staged_rows + ALERT_WEIGHT * summary.new_alert_count as u64;
         self.batch.clear();
         if self.staged >= self.flush_rows {
             self.flush_aggregates()?;

@@ -78,6 +78,8 @@ pub struct Record<'a> {
     root: TapeValue<'a, 'a>,
     /// The first occurrence of each [`Field`] (as a keyed lookup finds it).
     fields: [Option<TapeValue<'a, 'a>>; FIELDS],
+    /// Whether `root` is an object (paths then start through `fields`).
+    is_object: bool,
 }
 
 /// A value reached by a path, as the rule engine sees it.
@@ -124,7 +126,9 @@ impl<'a> Record<'a> {
         'i: 't,
     {
         let mut fields = [None; FIELDS];
-        if let Some(obj) = root.as_object() {
+        let obj = root.as_object();
+        let is_object = obj.is_some();
+        if let Some(obj) = obj {
             for (k, v) in obj.iter() {
                 if let Some(f) = Field::of(k) {
                     let slot = &mut fields[f as usize];
@@ -134,7 +138,11 @@ impl<'a> Record<'a> {
                 }
             }
         }
-        Record { root, fields }
+        Record {
+            root,
+            fields,
+            is_object,
+        }
     }
 
     /// An indexed top-level field.
@@ -192,7 +200,7 @@ impl<'a> Record<'a> {
     pub fn any_at<S: AsRef<str>>(&self, path: &[S], f: &mut dyn FnMut(Leaf<'a>) -> bool) -> bool {
         match path.split_first() {
             // The first step through the index (the root is an object).
-            Some((first, rest)) if self.root.is_object() => match self.get(first.as_ref()) {
+            Some((first, rest)) if self.is_object => match self.get(first.as_ref()) {
                 Some(v) => visit(v, rest, f),
                 None => false,
             },

@@ -236,13 +236,18 @@ pub struct LoadOptions {
     pub placeholders: Placeholders,
 }
 
+/// The dispatch index: lowercased eventName/eventSource → rule indices.
+/// Probed twice per record, so it uses a fast non-cryptographic hasher (its
+/// keys come from the rules, not from log content).
+type DispatchIndex = HashMap<Box<str>, Vec<usize>, foldhash::fast::FixedState>;
+
 /// A compiled, indexed rule set.
 #[derive(Debug, Clone, Default)]
 pub struct RuleSet {
     rules: Vec<Rule>,
     correlations: Vec<Correlation>,
-    by_event_name: HashMap<Box<str>, Vec<usize>>,
-    by_event_source: HashMap<Box<str>, Vec<usize>>,
+    by_event_name: DispatchIndex,
+    by_event_source: DispatchIndex,
     unindexed: Vec<usize>,
 }
 
@@ -442,7 +447,7 @@ impl RuleSet {
     /// How many rules the index dispatches by eventName, by eventSource, and
     /// on every record.
     pub fn index_stats(&self) -> (usize, usize, usize) {
-        let count = |m: &HashMap<Box<str>, Vec<usize>>| {
+        let count = |m: &DispatchIndex| {
             let mut v: Vec<usize> = m.values().flatten().copied().collect();
             v.sort_unstable();
             v.dedup();

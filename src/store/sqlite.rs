@@ -283,8 +283,17 @@ impl Store {
             .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
             .map_err(|e| self.err(e))?;
         debug_assert_eq!(mode.to_ascii_lowercase(), "wal");
+        // Throughput (measured with benches/compare, where a broad rule pack
+        // stores an alert for several percent of the records): the default
+        // 2 MiB page cache made B-tree inserts re-read index pages, and
+        // checkpointing every 1,000 WAL pages copied hot pages over and over.
+        // 32 MiB of cache and a 16 MiB WAL keep both bounded; durability is
+        // unchanged (synchronous=FULL: every commit is fsynced).
         self.conn
-            .execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")
+            .execute_batch(
+                "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; \
+                 PRAGMA cache_size=-32768; PRAGMA wal_autocheckpoint=4096;",
+            )
             .map_err(|e| self.err(e))?;
         Ok(())
     }
