@@ -114,6 +114,7 @@ pub fn run(args: BackfillArgs) -> anyhow::Result<ExitCode> {
         region: args.region.clone(),
         endpoint_url: args.endpoint_url.clone(),
         force_path_style: args.force_path_style,
+        request_timeout: None,
     };
     let concurrency = args
         .concurrency

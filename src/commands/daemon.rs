@@ -67,6 +67,9 @@ pub struct DaemonArgs {
     /// Attempts for transient S3 errors [default: 5].
     #[arg(long, env = "TRAILWATCH_MAX_RETRIES")]
     max_retries: Option<u32>,
+    /// Time limit on one attempt of an S3 or SQS request [default: 30].
+    #[arg(long, env = "TRAILWATCH_REQUEST_TIMEOUT_SECS")]
+    request_timeout_secs: Option<u64>,
     /// Aggregate flush interval [default: 60].
     #[arg(long, env = "TRAILWATCH_FLUSH_INTERVAL_SECS")]
     flush_interval_secs: Option<u64>,
@@ -107,6 +110,7 @@ impl DaemonArgs {
             allowed_buckets,
             on_poison,
             max_retries,
+            request_timeout_secs,
             flush_interval_secs,
             compact_interval_secs,
             force_path_style,

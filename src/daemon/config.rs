@@ -99,6 +99,10 @@ pub struct DaemonConfig {
     /// Attempts for a transient S3 error before the message is left for
     /// redelivery.
     pub max_retries: u32,
+    /// Time limit on one attempt of an S3 or SQS request, up to its response
+    /// headers (plus the long-poll wait for a receive). A stalled connection
+    /// is then retried instead of holding an object, or the receiver, for good.
+    pub request_timeout_secs: u64,
     /// How often staged aggregates are flushed to Parquet.
     pub flush_interval_secs: u64,
     /// How often aggregate partitions are compacted.
@@ -147,6 +151,7 @@ impl Default for DaemonConfig {
             allowed_buckets: Vec::new(),
             on_poison: PoisonPolicy::Leave,
             max_retries: 5,
+            request_timeout_secs: 30,
             flush_interval_secs: 60,
             compact_interval_secs: 3600,
             correlation_lateness_secs: crate::rules::CorrelationLimits::default().lateness_secs,

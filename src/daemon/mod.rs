@@ -126,14 +126,17 @@ pub async fn run(
     let key_re = regex::Regex::new(&cfg.key_pattern)
         .map_err(|e| DaemonError::Config(format!("key_pattern `{}`: {e}", cfg.key_pattern)))?;
     let concurrency = cfg.concurrency.max(1);
+    let request_timeout = Duration::from_secs(cfg.request_timeout_secs.max(1));
     let aws = AwsOptions {
         region: cfg.region.clone(),
         endpoint_url: cfg.endpoint_url.clone(),
         force_path_style: cfg.force_path_style,
+        request_timeout: Some(request_timeout),
     };
     let sdk = s3::sdk_config(&aws).await;
     let s3c = s3::s3_client(&sdk, &aws);
-    let sqsc = sqs::sqs_client(&sdk);
+    // A receive waits up to `wait_time_secs` for messages by design.
+    let sqsc = sqs::sqs_client(&sdk, request_timeout + Duration::from_secs(cfg.wait_time_secs.min(20)));
     let metrics = Arc::new(Metrics::default());
 
     // The store thread.

@@ -5,8 +5,13 @@
 //! `AWS_ENDPOINT_URL`) points the clients at an S3-compatible store or at a
 //! test server, usually with path-style addressing.
 
+use std::time::Duration;
+
 #[cfg(feature = "full")]
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+
+/// Time limit on one attempt of an AWS request by default.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How to reach AWS.
 #[derive(Debug, Clone, Default)]
@@ -17,6 +22,31 @@ pub struct AwsOptions {
     pub endpoint_url: Option<String>,
     /// Path-style S3 addressing (`endpoint/bucket/key`).
     pub force_path_style: bool,
+    /// Time limit on one attempt of a request, up to its response headers
+    /// ([`DEFAULT_REQUEST_TIMEOUT`] when `None`). Without one, a connection
+    /// that stalls before answering holds its caller forever; with it, the
+    /// SDK retries and then reports a transient error. A body that stalls
+    /// once it has begun is cut by the SDK's stalled-stream protection.
+    pub request_timeout: Option<Duration>,
+}
+
+impl AwsOptions {
+    pub fn request_timeout(&self) -> Duration {
+        self.request_timeout.unwrap_or(DEFAULT_REQUEST_TIMEOUT)
+    }
+}
+
+/// The SDK's timeouts (connect timeout and the like) with a per-attempt
+/// limit of `attempt`.
+#[cfg(feature = "full")]
+pub fn attempt_timeouts(cfg: &aws_config::SdkConfig, attempt: Duration) -> aws_sdk_s3::config::timeout::TimeoutConfig {
+    let mut tc = aws_sdk_s3::config::timeout::TimeoutConfig::builder()
+        .operation_attempt_timeout(attempt)
+        .build();
+    if let Some(base) = cfg.timeout_config() {
+        tc.take_defaults_from(base);
+    }
+    tc
 }
 
 /// Why an S3 request failed. Every variant names the object or bucket.
@@ -66,10 +96,11 @@ pub async fn sdk_config(opts: &AwsOptions) -> aws_config::SdkConfig {
 }
 
 #[cfg(feature = "full")]
-/// An S3 client honouring the path-style option.
+/// An S3 client honouring the path-style option and the request timeout.
 pub fn s3_client(cfg: &aws_config::SdkConfig, opts: &AwsOptions) -> aws_sdk_s3::Client {
     let conf = aws_sdk_s3::config::Builder::from(cfg)
         .force_path_style(opts.force_path_style)
+        .timeout_config(attempt_timeouts(cfg, opts.request_timeout()))
         .build();
     aws_sdk_s3::Client::from_conf(conf)
 }

@@ -37,8 +37,14 @@ pub enum SqsError {
     },
 }
 
-pub fn sqs_client(cfg: &aws_config::SdkConfig) -> aws_sdk_sqs::Client {
-    aws_sdk_sqs::Client::new(cfg)
+/// An SQS client whose request attempts give up after `attempt_timeout`
+/// (which must leave room for the long-poll wait of a receive): a stalled
+/// connection must not stop the daemon from receiving for good.
+pub fn sqs_client(cfg: &aws_config::SdkConfig, attempt_timeout: std::time::Duration) -> aws_sdk_sqs::Client {
+    let conf = aws_sdk_sqs::config::Builder::from(cfg)
+        .timeout_config(crate::sources::s3::attempt_timeouts(cfg, attempt_timeout))
+        .build();
+    aws_sdk_sqs::Client::from_conf(conf)
 }
 
 fn err<E: std::error::Error + ProvideErrorMetadata + 'static>(

@@ -409,9 +409,32 @@ impl Proc {
         self.child.try_wait().unwrap().is_none()
     }
 
+    /// Like [`wait_until`], but a timeout shows the end of the log.
+    pub fn wait_until(&mut self, what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while !f() {
+            if Instant::now() >= deadline || !self.running() {
+                let log = self.log();
+                let _ = std::fs::write("/tmp/proc-debug.log", &log);
+                let tail: Vec<&str> = log.lines().rev().take(60).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                let how = if self.running() {
+                    "timed out"
+                } else {
+                    "the process ended"
+                };
+                panic!("{how} waiting for {what}; the log ends with:\n{}", tail.join("\n"));
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
     /// Waits up to `secs` for `needle` to appear in the log.
     pub fn wait_for_log(&mut self, needle: &str, secs: u64) {
-        wait_until(&format!("`{needle}` in the log"), secs, || self.log().contains(needle));
+        let err = self.err.clone();
+        self.wait_until(&format!("`{needle}` in the log"), secs, || {
+            err.lock().unwrap().contains(needle)
+        });
     }
 
     pub fn signal(&self, sig: i32) {
