@@ -139,20 +139,21 @@ fn slow_object_keeps_its_message_invisible_through_the_heartbeat() {
     let child = env.daemon(
         data.path(),
         &["--visibility-timeout-secs", "2"],
-        &[("TRAILWATCH_TEST_SLOW_OBJECT_MS", "7000")],
+        &[
+            ("TRAILWATCH_TEST_SLOW_OBJECT_MS", "7000"),
+            ("RUST_LOG", "info,trailwatch::daemon::events=debug"),
+        ],
     );
     wait_until("the object committed", 60, || objects_ok(data.path()) == 1);
     wait_until("an empty queue", 30, || env.queue_depth() == (0, 0));
     let (code, log) = stop(child);
     assert_eq!(code, Some(0), "{log}");
     assert!(log.contains("visibility extended"), "{log}");
-    // Received once: the heartbeat kept it from being redelivered.
-    assert_eq!(
-        log.matches("message received").count(),
-        0,
-        "debug-level events are not logged at info"
-    );
-    assert!(!log.contains("receive_count=2"), "{log}");
+    // Received once, though it took 3.5 visibility timeouts: the heartbeat
+    // kept it from being redelivered.
+    let received: Vec<&str> = log.lines().filter(|l| l.contains("message received")).collect();
+    assert_eq!(received.len(), 1, "{log}");
+    assert!(received[0].contains("receive_count=1"), "{log}");
     assert_eq!(count(data.path(), "SELECT COUNT(*) FROM objects"), 1);
 }
 
@@ -253,38 +254,6 @@ fn metrics_endpoint_shows_counters_moving() {
     assert!(after.contains("trailwatch_ingestion_lag_seconds"), "{after}");
     let (code, log) = stop(child);
     assert_eq!(code, Some(0), "{log}");
-}
-
-#[test]
-fn moto_killed_and_restarted_mid_run_loses_nothing() {
-    let mut env = Env::new(30, true);
-    let root = repo().join("sample-logs");
-    env.upload_under(&root, "AWSLogs/111122223333");
-    let data = tempfile::tempdir().unwrap();
-    let child = env.daemon(
-        data.path(),
-        &["--concurrency", "2", "--max-retries", "3"],
-        &[("TRAILWATCH_TEST_SLOW_OBJECT_MS", "100")],
-    );
-    wait_until("some objects committed", 120, || objects_ok(data.path()) >= 5);
-    // Outage: everything moto held (bucket, queue, messages) is gone.
-    env.moto.kill();
-    std::thread::sleep(Duration::from_secs(3));
-    env.moto.restart();
-    let (s3, sqs, url) = Env::setup(&env.moto, &env.rt, 30, true);
-    assert_eq!(url, env.queue_url);
-    env.s3 = s3;
-    env.sqs = sqs;
-    // The operator replays every object (as a re-upload or a backfill would).
-    env.upload(&root);
-    wait_until("all 102 objects committed", 240, || objects_ok(data.path()) == 102);
-    wait_until("an empty queue", 60, || env.queue_depth() == (0, 0));
-    let (code, log) = stop(child);
-    assert_eq!(code, Some(0), "{log}");
-    assert!(log.contains("receiving from SQS failed; retrying"), "{log}");
-    assert_sample_alerts_any_order(data.path());
-    assert_eq!(count(data.path(), "SELECT COUNT(*) FROM objects"), 102);
-    assert_eq!(count(data.path(), "SELECT SUM(records) FROM objects"), sample_records());
 }
 
 /// An AccessDenied by `mallory` at 2026-10-05T15:MM:SS.

@@ -203,3 +203,245 @@ fn a_stalled_connection_stopped_the_daemon_for_good() {
         "{stalled}"
     );
 }
+
+// ---------------------------------------------------------------------------
+// moto_server lost and restarted
+
+#[test]
+fn moto_killed_and_restarted_mid_run_loses_nothing() {
+    let (_ref, alerts, recs) = reference("");
+    let mut env = Env::new(30, true);
+    let root = repo().join("sample-logs");
+    env.upload_under(&root, "AWSLogs/111122223333");
+    let data = tempfile::tempdir().unwrap();
+    let mut d = env.start_daemon(
+        data.path(),
+        &[
+            "--concurrency",
+            "2",
+            "--max-retries",
+            "3",
+            "--request-timeout-secs",
+            "5",
+        ],
+        &[("TRAILWATCH_TEST_SLOW_OBJECT_MS", "100")],
+    );
+    d.wait_until("some objects committed", 120, || objects_ok(data.path()) >= 5);
+    // Outage: everything moto held (bucket, queue, messages) is gone.
+    env.moto.kill();
+    d.wait_for_log("receiving from SQS failed; retrying", 60);
+    env.moto.restart();
+    let (s3, sqs, url) = Env::setup(&env.moto, &env.rt, 30, true);
+    assert_eq!(url, env.queue_url);
+    env.s3 = s3;
+    env.sqs = sqs;
+    // The operator replays every object (as a re-upload or a backfill would):
+    // what was committed before the outage is recognised, the rest processed.
+    let keys = upload(&env, "");
+    d.wait_until("every object committed", 240, || {
+        objects_ok(data.path()) == keys.len() as i64
+    });
+    d.wait_until("an empty queue", 60, || env.queue_depth() == (0, 0));
+    let e = d.terminate();
+    assert_eq!(e.code, Some(0), "{}", e.stderr);
+    // Objects in flight when moto went away were retried against the empty
+    // new server and found missing: recorded as failures (with the reason)
+    // at the time; the replay then processed them, so the ledger has every
+    // object, once, ok.
+    let failed = count(data.path(), "SELECT COUNT(DISTINCT object) FROM failures");
+    assert!(failed <= 2 * 4, "at most the messages in flight: {failed}");
+    assert_eq!(
+        count(
+            data.path(),
+            "SELECT COUNT(*) FROM failures WHERE error_class <> 'no_such_key' OR object NOT IN (SELECT name FROM objects WHERE status = 'ok')"
+        ),
+        0
+    );
+    assert_complete(data.path(), keys.len(), &alerts, recs, failed);
+    assert_eq!(count(data.path(), "SELECT COUNT(*) FROM objects"), keys.len() as i64);
+    // The log names the outage: the receiver's failures and retries.
+    let outage = e
+        .stderr
+        .lines()
+        .find(|l| l.contains("receiving from SQS failed; retrying"))
+        .unwrap();
+    assert!(outage.contains("ReceiveMessage failed"), "{outage}");
+}
+
+// ---------------------------------------------------------------------------
+// An object deleted between its notification and its download
+
+/// Notifies `keys` plus one object that is deleted before the daemon starts.
+fn with_a_deleted_object(env: &Env, sub: &str) -> (Vec<String>, String) {
+    let keys = upload(env, sub);
+    let gone = format!("{sub}/2026/10/05/111122223333_CloudTrail_us-east-1_20261005T2359Z_deletedObject01.json.gz");
+    env.put(&gone, gzip(br#"{"Records":[]}"#));
+    env.delete_object(&gone);
+    let mut all = keys.clone();
+    all.push(gone.clone());
+    env.notify(&all);
+    (keys, gone)
+}
+
+#[test]
+fn an_object_deleted_before_its_download_is_recorded_and_its_message_dead_lettered() {
+    let sub = "AWSLogs/111122223333/CloudTrail/us-east-1";
+    let (_ref, alerts, recs) = reference(sub);
+    let env = Env::new(1, false);
+    let dlq = env.add_dead_letter_queue(2);
+    let (keys, gone) = with_a_deleted_object(&env, sub);
+    let data = tempfile::tempdir().unwrap();
+    let mut d = env.start_daemon(data.path(), &["--visibility-timeout-secs", "1"], &[]);
+    d.wait_until("the message in the dead-letter queue", 120, || {
+        env.queue_depth_of(&dlq) == (1, 0)
+    });
+    d.wait_until("every other object committed", 120, || {
+        objects_ok(data.path()) == keys.len() as i64
+    });
+    d.wait_until("an empty queue", 60, || env.queue_depth() == (0, 0));
+    let e = d.terminate();
+    assert_eq!(e.code, Some(0), "{}", e.stderr);
+    // Policy `leave`: each delivery (maxReceiveCount = 2) tried the object,
+    // recorded the failure and left the message; SQS then dead-lettered it.
+    let uri = format!("s3://trail/{gone}");
+    let failures = query_pairs(
+        data.path(),
+        "SELECT object || ' ' || bucket || ' ' || key || ' ' || error_class, error FROM failures WHERE message_id IS NOT NULL",
+    );
+    assert_eq!(failures.len(), 2, "{failures:?}");
+    for (what, error) in &failures {
+        assert_eq!(what, &format!("{uri} trail {gone} no_such_key"));
+        assert_eq!(error, &format!("{uri}: no such object"));
+    }
+    assert_eq!(
+        query_pairs(
+            data.path(),
+            &format!("SELECT status, name FROM objects WHERE name = '{uri}'")
+        ),
+        vec![("failed".to_string(), uri.clone())]
+    );
+    assert_complete(data.path(), keys.len(), &alerts, recs, 1);
+    let log = e.stderr;
+    let failed: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains(&format!("{uri}: no such object")))
+        .collect();
+    assert_eq!(failed.len(), 2, "{log}");
+    assert!(
+        failed
+            .iter()
+            .all(|l| l.contains("ERROR") && l.contains("class=\"no_such_key\"")),
+        "{failed:?}"
+    );
+    assert_eq!(log.matches("reason=\"poison\"").count(), 2, "{log}");
+}
+
+#[test]
+fn an_object_deleted_before_its_download_with_on_poison_delete_is_recorded_once() {
+    let sub = "AWSLogs/111122223333/CloudTrail/us-east-1";
+    let (_ref, alerts, recs) = reference(sub);
+    let env = Env::new(30, false);
+    let (keys, gone) = with_a_deleted_object(&env, sub);
+    let data = tempfile::tempdir().unwrap();
+    let mut d = env.start_daemon(data.path(), &["--on-poison", "delete"], &[]);
+    d.wait_until("every object committed", 120, || {
+        objects_ok(data.path()) == keys.len() as i64
+    });
+    d.wait_until("an empty queue", 60, || env.queue_depth() == (0, 0));
+    let e = d.terminate();
+    assert_eq!(e.code, Some(0), "{}", e.stderr);
+    assert_complete(data.path(), keys.len(), &alerts, recs, 1);
+    assert_eq!(
+        query_pairs(data.path(), "SELECT object, error_class FROM failures"),
+        vec![(format!("s3://trail/{gone}"), "no_such_key".to_string())]
+    );
+    assert!(
+        e.stderr.contains(&format!("s3://trail/{gone}: no such object")),
+        "{}",
+        e.stderr
+    );
+    assert!(!e.stderr.contains("poison"), "{}", e.stderr);
+}
+
+// ---------------------------------------------------------------------------
+// Visibility: a heartbeat that cannot extend, duplicate notifications
+
+#[test]
+fn a_slow_object_whose_heartbeat_fails_is_redelivered_and_still_stored_once() {
+    let key = "AWSLogs/111122223333/CloudTrail/us-east-1/2026/10/05/111122223333_CloudTrail_us-east-1_20261005T1541Z_EsnA5csfLZwb0K2k.json.gz";
+    let (_ref, alerts, recs) = reference(key);
+    assert!(!alerts.is_empty());
+    let env = Env::new(2, false);
+    env.put(key, std::fs::read(repo().join("sample-logs").join(key)).unwrap());
+    let keys = vec![key.to_string()];
+    let proxy = Proxy::start(env.moto.port);
+    // Every ChangeMessageVisibility fails: the heartbeat cannot step in.
+    let refused = proxy.add(
+        "amazonsqs.changemessagevisibility",
+        usize::MAX,
+        Action::sqs_error(500, "InternalFailure"),
+    );
+    env.notify(&keys);
+    let data = tempfile::tempdir().unwrap();
+    let mut d = Proc::spawn(&mut env.daemon_command_via(
+        &proxy.endpoint(),
+        data.path(),
+        &["--visibility-timeout-secs", "2", "--request-timeout-secs", "5"],
+        &[
+            ("TRAILWATCH_TEST_SLOW_OBJECT_MS", "7000"),
+            ("RUST_LOG", "info,trailwatch::daemon::events=debug"),
+        ],
+    ));
+    d.wait_until("the object committed", 120, || objects_ok(data.path()) == 1);
+    d.wait_until("an empty queue", 60, || env.queue_depth() == (0, 0));
+    let e = d.terminate();
+    assert_eq!(e.code, Some(0), "{}", e.stderr);
+    assert!(proxy.hits(refused) > 0);
+    let log = e.stderr;
+    assert!(log.contains("could not extend visibility"), "{log}");
+    // The message came back while its object was still in progress...
+    let received: Vec<&str> = log.lines().filter(|l| l.contains("message received")).collect();
+    assert!(received.len() >= 2, "{received:#?}");
+    assert!(received.iter().any(|l| l.contains("receive_count=2")), "{received:#?}");
+    // ...and the daemon, which still had it in hand, did not start it
+    // again: one download, one commit, and the newest receipt deleted it.
+    let gets = proxy.seen().iter().filter(|r| r.starts_with("GET /trail/")).count();
+    assert_eq!(gets, 1, "{:#?}", proxy.seen());
+    assert_complete(data.path(), 1, &alerts, recs, 0);
+}
+
+#[test]
+fn duplicate_notifications_process_an_object_twice_and_store_it_once() {
+    // S3 event notifications are delivered at least once: the same object
+    // can be announced by two messages, processed by both at once, and
+    // committed twice. The ledger and the alert key keep one copy.
+    let sub = "AWSLogs/444455556666/CloudTrail/eu-west-1/2026/10/06";
+    let (_ref, alerts, recs) = reference(sub);
+    let env = Env::new(30, false);
+    let keys = upload(&env, sub);
+    let proxy = Proxy::start(env.moto.port);
+    let twice: Vec<String> = keys.iter().flat_map(|k| [k.clone(), k.clone()]).collect();
+    env.notify(&twice);
+    let data = tempfile::tempdir().unwrap();
+    let mut d = Proc::spawn(&mut env.daemon_command_via(
+        &proxy.endpoint(),
+        data.path(),
+        &["--concurrency", "4"],
+        &[("TRAILWATCH_TEST_SLOW_OBJECT_MS", "1000")],
+    ));
+    d.wait_until("every object committed", 120, || {
+        objects_ok(data.path()) == keys.len() as i64
+    });
+    d.wait_until("an empty queue", 60, || env.queue_depth() == (0, 0));
+    let e = d.terminate();
+    assert_eq!(e.code, Some(0), "{}", e.stderr);
+    // Both copies of the first announcement were in flight together.
+    let first = format!("GET /trail/{} ", keys[0]);
+    let gets = proxy
+        .seen()
+        .iter()
+        .filter(|r| r.replace("?x-id=GetObject", "").starts_with(&first))
+        .count();
+    assert_eq!(gets, 2, "{:#?}", proxy.seen());
+    assert_complete(data.path(), keys.len(), &alerts, recs, 0);
+}
