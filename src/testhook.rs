@@ -14,6 +14,11 @@
 //!   after it is opened (an S3 object whose headers arrived, a local file
 //!   read into memory) and before it is decoded: it stands in for a huge
 //!   object, so that kills land while objects are in flight.
+//! * `TRAILWATCH_TEST_FAIL_WRITES=<flag file>` makes store commits and
+//!   Parquet writes fail with ENOSPC while the flag file exists: the
+//!   disk-full test's stand-in where no small file system can be mounted.
+//! * `TRAILWATCH_TEST_PANIC_OBJECT=<substring>` panics while processing an
+//!   object whose name contains it.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -73,5 +78,14 @@ pub fn panic_on_object(name: &str) {
         if name.contains(needle.as_str()) {
             panic!("test hook: panicking on {name}");
         }
+    }
+}
+
+/// `Err(ENOSPC)` while the `TRAILWATCH_TEST_FAIL_WRITES` flag file exists.
+pub fn injected_write_error() -> std::io::Result<()> {
+    static FLAG: OnceLock<Option<std::path::PathBuf>> = OnceLock::new();
+    match FLAG.get_or_init(|| std::env::var_os("TRAILWATCH_TEST_FAIL_WRITES").map(Into::into)) {
+        Some(flag) if flag.exists() => Err(std::io::Error::from_raw_os_error(libc::ENOSPC)),
+        _ => Ok(()),
     }
 }

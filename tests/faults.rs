@@ -445,3 +445,225 @@ fn duplicate_notifications_process_an_object_twice_and_store_it_once() {
     assert_eq!(gets, 2, "{:#?}", proxy.seen());
     assert_complete(data.path(), keys.len(), &alerts, recs, 0);
 }
+
+// ---------------------------------------------------------------------------
+// The data directory's disk full
+
+/// A small disk for the data directory: a 32 MiB tmpfs when this process may
+/// mount one (root, or CAP_SYS_ADMIN), filled with a filler file; otherwise
+/// a plain directory whose commits fail with ENOSPC while the
+/// `TRAILWATCH_TEST_FAIL_WRITES` flag file exists.
+struct SmallDisk {
+    root: tempfile::TempDir,
+    mounted: bool,
+}
+
+impl SmallDisk {
+    fn new(may_mount: bool) -> SmallDisk {
+        let root = tempfile::tempdir().unwrap();
+        let mounted = may_mount
+            && std::process::Command::new("mount")
+                .args(["-t", "tmpfs", "-o", "size=32m,mode=0700", "tmpfs"])
+                .arg(root.path())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+        eprintln!(
+            "disk full: {}",
+            if mounted {
+                "a 32 MiB tmpfs, filled up"
+            } else {
+                "cannot mount here; injected ENOSPC at the store"
+            }
+        );
+        SmallDisk { root, mounted }
+    }
+
+    fn data(&self) -> std::path::PathBuf {
+        self.root.path().join("data")
+    }
+
+    fn flag(&self) -> std::path::PathBuf {
+        self.root.path().join("disk-full.flag")
+    }
+
+    /// Environment for the daemon (the injected variant's switch).
+    fn env(&self) -> Vec<(&'static str, String)> {
+        vec![("TRAILWATCH_TEST_FAIL_WRITES", self.flag().display().to_string())]
+    }
+
+    fn fill(&self) {
+        if self.mounted {
+            use std::io::Write;
+            let mut f = std::fs::File::create(self.root.path().join("filler")).unwrap();
+            let chunk = vec![0u8; 1 << 16];
+            loop {
+                match f.write(&chunk) {
+                    Ok(0) => break,
+                    Ok(_) => {}
+                    Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => break,
+                    Err(e) => panic!("filling the tmpfs: {e}"),
+                }
+            }
+            // The last partial chunk, byte by byte.
+            while f.write(&[0]).is_ok_and(|n| n == 1) {}
+        } else {
+            std::fs::write(self.flag(), b"").unwrap();
+        }
+    }
+
+    fn free(&self) {
+        let _ = std::fs::remove_file(self.root.path().join("filler"));
+        let _ = std::fs::remove_file(self.flag());
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        if self.mounted {
+            let _ = std::process::Command::new("umount").arg(self.root.path()).status();
+        }
+    }
+}
+
+#[test]
+fn disk_full_stops_acknowledging_says_so_and_recovers_when_space_returns() {
+    disk_full(true);
+}
+
+/// The same through the store's injected ENOSPC, which runs everywhere.
+#[test]
+fn injected_disk_full_stops_acknowledging_says_so_and_recovers() {
+    disk_full(false);
+}
+
+fn disk_full(may_mount: bool) {
+    let sub = "AWSLogs/444455556666";
+    let (_ref, alerts, recs) = reference(sub);
+    let env = Env::new(3, false);
+    let keys = upload(&env, sub);
+    let (before, during) = keys.split_at(20);
+    let disk = SmallDisk::new(may_mount);
+    let data = disk.data();
+    let vars = disk.env();
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    env.notify(before);
+    let mut d = env.start_daemon(
+        &data,
+        &["--visibility-timeout-secs", "3", "--flush-interval-secs", "1"],
+        &vars,
+    );
+    d.wait_until("the first objects committed", 120, || {
+        objects_ok(&data) == before.len() as i64
+    });
+    d.wait_until("their messages deleted", 60, || env.queue_depth() == (0, 0));
+
+    disk.fill();
+    env.notify(during);
+    d.wait_for_log("COMMIT FAILED", 120);
+    // Loud, and names the data directory and the reason.
+    let log = d.log();
+    let failure = log.lines().find(|l| l.contains("COMMIT FAILED")).unwrap();
+    assert!(failure.contains(" ERROR "), "{failure}");
+    assert!(failure.contains(&format!("data_dir={}", data.display())), "{failure}");
+    assert!(
+        failure.contains("database or disk is full") || failure.contains("No space left on device"),
+        "{failure}"
+    );
+    // Nothing acknowledged that was not stored: every message of the
+    // second batch is still on the queue (in flight or waiting), and the
+    // store holds exactly the first batch, through several retries.
+    for round in 0..2 {
+        let (visible, in_flight) = env.queue_depth();
+        assert_eq!(visible + in_flight, during.len() as u64, "round {round}");
+        assert_eq!(objects_ok(&data), before.len() as i64, "round {round}");
+        let failures = d.log().matches("COMMIT FAILED").count();
+        d.wait_for_more("COMMIT FAILED", failures, 30);
+    }
+
+    disk.free();
+    d.wait_until("every object committed", 120, || objects_ok(&data) == keys.len() as i64);
+    d.wait_until("an empty queue", 60, || env.queue_depth() == (0, 0));
+    let e = d.terminate();
+    assert_eq!(e.code, Some(0), "{}", e.stderr);
+    assert!(
+        e.stderr
+            .contains("commit succeeded again; acknowledging the held messages"),
+        "{}",
+        e.stderr
+    );
+    assert_complete(&data, keys.len(), &alerts, recs, 0);
+    assert_eq!(
+        count(&data, "SELECT COUNT(*) FROM activity_staging"),
+        0,
+        "flushed at the end"
+    );
+    let integrity: String = db(&data).query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    assert_eq!(integrity, "ok");
+}
+
+#[test]
+fn a_failed_recovery_at_start_stopped_the_store_thread_silently() {
+    // Bug: the daemon's store thread finished an interrupted Parquet flush
+    // before anything else, and returned when that failed (disk still
+    // full): from then on every object was downloaded and dropped as
+    // "transient", its message left, nothing said why until shutdown.
+    let sub = "AWSLogs/111122223333/CloudTrail/eu-west-1";
+    let (_ref, alerts, recs) = reference(sub);
+    let env = Env::new(3, false);
+    let keys = upload(&env, sub);
+    let (before, after) = keys.split_at(10);
+    let disk = SmallDisk::new(false);
+    let data = disk.data();
+    let vars = disk.env();
+    let mut vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    // A daemon dies between writing a flush's files and finishing it.
+    env.notify(before);
+    vars.push(("TRAILWATCH_TEST_ABORT_AT", "flush_written:1"));
+    let d = env.start_daemon(
+        &data,
+        &["--flush-interval-secs", "1", "--visibility-timeout-secs", "3"],
+        &vars,
+    );
+    let e = d.wait();
+    assert!(
+        e.stderr.contains("test hook: aborting at flush_written"),
+        "{}",
+        e.stderr
+    );
+    vars.pop();
+    assert!(count(&data, "SELECT COUNT(*) FROM flushes WHERE state = 'pending'") == 1);
+    // It restarts on a full disk.
+    disk.fill();
+    env.notify(after);
+    let mut d = env.start_daemon(
+        &data,
+        &["--flush-interval-secs", "1", "--visibility-timeout-secs", "3"],
+        &vars,
+    );
+    d.wait_for_log("COMMIT FAILED", 60);
+    let log = d.log();
+    let recovery = log
+        .lines()
+        .find(|l| l.contains("cannot finish the interrupted Parquet flush"))
+        .unwrap_or_else(|| panic!("{log}"));
+    assert!(
+        recovery.contains(" ERROR ") && recovery.contains(&format!("data_dir={}", data.display())),
+        "{recovery}"
+    );
+    assert!(!log.contains("an object could not be fetched"), "{log}");
+    let committed = objects_ok(&data);
+    let (visible, in_flight) = env.queue_depth();
+    assert_eq!(
+        committed + (visible + in_flight) as i64,
+        keys.len() as i64,
+        "acknowledged but not stored"
+    );
+    disk.free();
+    d.wait_until("every object committed", 120, || objects_ok(&data) == keys.len() as i64);
+    d.wait_until("an empty queue", 60, || env.queue_depth() == (0, 0));
+    let e = d.terminate();
+    assert_eq!(e.code, Some(0), "{}", e.stderr);
+    assert_complete(&data, keys.len(), &alerts, recs, 0);
+    assert_eq!(count(&data, "SELECT COUNT(*) FROM flushes WHERE state = 'pending'"), 0);
+}

@@ -38,6 +38,8 @@ pub struct Metrics {
     pub processing_seconds: Histogram,
     pub visibility_extended: Counter,
     pub s3_retries: Counter,
+    /// Store commits that failed (disk full, I/O errors) and were retried.
+    pub commit_failures: Counter,
     /// Now minus the newest eventTime processed, in seconds.
     pub ingestion_lag_seconds: Gauge<f64, AtomicU64>,
     pub newest_event_ms: Gauge<i64, AtomicI64>,
@@ -60,6 +62,7 @@ impl Default for Metrics {
             processing_seconds: Histogram::new(exponential_buckets(0.005, 2.0, 16)),
             visibility_extended: Counter::default(),
             s3_retries: Counter::default(),
+            commit_failures: Counter::default(),
             ingestion_lag_seconds: Gauge::default(),
             newest_event_ms: Gauge::default(),
             registry: Registry::default(),
@@ -101,6 +104,11 @@ impl Default for Metrics {
             m.visibility_extended.clone(),
         );
         registry.register("s3_retries", "Transient S3 errors retried", m.s3_retries.clone());
+        registry.register(
+            "commit_failures",
+            "Store commits that failed and were retried (nothing acknowledged meanwhile)",
+            m.commit_failures.clone(),
+        );
         registry.register(
             "ingestion_lag_seconds",
             "Now minus the newest eventTime processed",

@@ -56,6 +56,8 @@ pub enum DaemonError {
     Config(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("the store thread panicked (see the log); nothing it had not committed was acknowledged")]
+    StorePanicked,
     #[error("metrics listener on {addr}: {source}")]
     Listen {
         addr: std::net::SocketAddr,
@@ -274,6 +276,12 @@ pub async fn run(
                 }
             },
             _ = heartbeat.tick() => {
+                if store_thread.is_finished() && !shutting_down {
+                    // Nothing can be committed any more: stop, and let the
+                    // error it returned end the daemon.
+                    tracing::error!(data_dir = %cfg.data_dir.display(), "the store thread stopped; shutting down");
+                    shutting_down = true;
+                }
                 let now = Instant::now();
                 for (id, st) in states.iter_mut() {
                     if st.pending > 0 && st.deadline.saturating_duration_since(now) < vis / 2 {
@@ -317,12 +325,10 @@ pub async fn run(
     receiver.abort();
     drop(shared);
     drop(done_tx);
-    let store_stats = tokio::task::spawn_blocking(move || store_thread.join())
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .transpose()?
-        .unwrap_or_default();
+    let store_stats = match tokio::task::spawn_blocking(move || store_thread.join()).await {
+        Ok(Ok(result)) => result?,
+        _ => return Err(DaemonError::StorePanicked),
+    };
     stats.records = store_stats.records;
     stats.new_alerts = store_stats.new_alerts;
     Ok(stats)
@@ -497,7 +503,12 @@ fn store_loop(
     metrics: &Metrics,
 ) -> Result<StoreStats, StoreError> {
     let aggregates = Aggregates::new(&cfg.data_dir);
-    aggregates.recover(&mut store)?;
+    // An interrupted flush that cannot be finished now (disk still full)
+    // must not stop the store: commits do not depend on it (its rows stay
+    // staged, readers skip its files), and every flush retries it first.
+    if let Err(e) = aggregates.recover(&mut store) {
+        tracing::error!(data_dir = %cfg.data_dir.display(), error = %e, "cannot finish the interrupted Parquet flush; committing goes on, and the next flush retries it");
+    }
     // The correlation windows resume where the last commit left them.
     let mut correlator = store.correlator(rules, cfg.correlation_limits())?;
     let mut stats = StoreStats::default();
@@ -538,11 +549,19 @@ fn store_loop(
             // A failing commit (disk full, I/O error) acknowledges nothing:
             // the loop retries until it succeeds, and the heartbeat keeps
             // the messages invisible meanwhile.
+            let mut failed_attempts = 0u64;
             let summary = loop {
                 match store.commit(&outcomes, &state) {
-                    Ok(s) => break s,
+                    Ok(s) => {
+                        if failed_attempts > 0 {
+                            tracing::warn!(data_dir = %cfg.data_dir.display(), failed_attempts, objects = outcomes.len(), "commit succeeded again; acknowledging the held messages");
+                        }
+                        break s;
+                    }
                     Err(e) => {
-                        tracing::error!(error = %e, objects = outcomes.len(), "COMMIT FAILED: nothing is acknowledged; retrying in 5 s");
+                        failed_attempts += 1;
+                        metrics.commit_failures.inc();
+                        tracing::error!(data_dir = %cfg.data_dir.display(), error = %e, objects = outcomes.len(), attempt = failed_attempts, "COMMIT FAILED: results cannot be stored in the data directory; no message is acknowledged until they are; retrying in 5 s");
                         std::thread::sleep(Duration::from_secs(5));
                     }
                 }
@@ -593,7 +612,7 @@ fn store_loop(
         }
         if last_flush.elapsed() >= flush_every || !open {
             if let Err(e) = aggregates.flush(&mut store) {
-                tracing::error!(error = %e, "aggregate flush failed; staged rows stay staged and are retried");
+                tracing::error!(data_dir = %cfg.data_dir.display(), error = %e, "aggregate flush failed; staged rows stay staged and are retried");
             }
             last_flush = Instant::now();
         }

@@ -254,6 +254,7 @@ impl Aggregates {
     fn write_part(&self, dir: &Path, name: &str, df: &mut DataFrame) -> Result<(), StoreError> {
         super::create_private_dir(dir)?;
         let tmp = dir.join(format!("{name}.tmp"));
+        testhook::injected_write_error().map_err(|e| io_err(&tmp, e))?;
         let fin = dir.join(name);
         // 0600 explicitly, whatever the umask of the embedding process.
         let file = {

@@ -353,6 +353,10 @@ impl Store {
         batch: &[ObjectOutcome],
         correlation_state: &[StateRow],
     ) -> Result<CommitSummary, StoreError> {
+        crate::testhook::injected_write_error().map_err(|source| StoreError::Io {
+            path: self.path.clone(),
+            source,
+        })?;
         let path = self.path.clone();
         let e = |source| StoreError::Sqlite {
             path: path.clone(),

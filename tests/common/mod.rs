@@ -437,6 +437,15 @@ impl Proc {
         });
     }
 
+    /// Waits up to `secs` for `needle` to appear in the log more than
+    /// `than` times.
+    pub fn wait_for_more(&mut self, needle: &str, than: usize, secs: u64) {
+        let err = self.err.clone();
+        self.wait_until(&format!("`{needle}` more than {than} times in the log"), secs, || {
+            err.lock().unwrap().matches(needle).count() > than
+        });
+    }
+
     pub fn signal(&self, sig: i32) {
         unsafe { libc::kill(self.child.id() as i32, sig) };
     }
