@@ -346,3 +346,34 @@ fn a_reader_right_after_a_crash_mid_flush_counted_the_flushed_rows_twice() {
         );
     }
 }
+
+#[test]
+fn an_object_that_failed_after_it_was_counted_was_counted_again() {
+    // Bug: an object counted in the ledger as ok that later failed to read
+    // (changed on disk, or missing when backfilled again) was downgraded to
+    // `failed` with 0 records while its activity stayed counted; when it
+    // read fine again, its activity was staged a second time.
+    let logs = tempfile::tempdir().unwrap();
+    let src = repo().join("sample-logs/AWSLogs/444455556666/CloudTrail/us-east-1/2026/10/05");
+    let files = log_files(&src);
+    for f in &files {
+        std::fs::copy(f, logs.path().join(f.file_name().unwrap())).unwrap();
+    }
+    let data = tempfile::tempdir().unwrap();
+    assert!(scan(data.path(), &[logs.path()], &[]).status.success());
+    let total = records(data.path());
+    assert!(total > 0);
+    assert_eq!(activity_total(data.path()), total);
+    let victim = logs.path().join(files[0].file_name().unwrap());
+    let good = std::fs::read(&victim).unwrap();
+    std::fs::write(&victim, b"\x1f\x8b\x08\x00truncated").unwrap();
+    let out = scan(data.path(), &[logs.path()], &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(activity_total(data.path()), records(data.path()), "after the failure");
+    std::fs::write(&victim, good).unwrap();
+    let out = scan(data.path(), &[logs.path()], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(records(data.path()), total);
+    assert_eq!(activity_total(data.path()), total, "counted twice");
+    assert_eq!(count(data.path(), "SELECT COUNT(*) FROM failures"), 1);
+}

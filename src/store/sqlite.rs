@@ -8,6 +8,10 @@
 //!   transaction, so an object is either wholly committed or not at all.
 //! * `UNIQUE(rule_name, event_id)` with `INSERT OR IGNORE` makes re-processing
 //!   harmless: an alert is stored once however often its event is seen.
+//! * An object is counted in the activity aggregates once: when its ledger row
+//!   first becomes `ok`. A later failure to read it again is recorded in
+//!   `failures` but leaves an `ok` row as it is, so the ledger always says
+//!   what the store holds.
 //! * Schema changes are numbered migrations tracked in `PRAGMA user_version`.
 
 use std::path::{Path, PathBuf};
@@ -474,6 +478,12 @@ impl Store {
                     }
                     Outcome::Failed(err) => {
                         let msg = err.to_string();
+                        // An object the ledger has as processed stays so: its
+                        // alerts and activity are in the store, and must not
+                        // be counted again should it read fine later. The
+                        // failure is recorded all the same.
+                        let prior: Option<String> =
+                            prior_status.query_row([&m.name], |r| r.get(0)).optional().map_err(e)?;
                         ins_failure
                             .execute(params![
                                 m.name,
@@ -485,20 +495,22 @@ impl Store {
                                 s3_parts(&m.name).map(|(_, k)| k),
                             ])
                             .map_err(e)?;
-                        upsert_obj
-                            .execute(params![
-                                m.name,
-                                m.size as i64,
-                                m.mtime_ns,
-                                m.fingerprint,
-                                "failed",
-                                0,
-                                0,
-                                0,
-                                msg,
-                                now
-                            ])
-                            .map_err(e)?;
+                        if prior.as_deref() != Some("ok") {
+                            upsert_obj
+                                .execute(params![
+                                    m.name,
+                                    m.size as i64,
+                                    m.mtime_ns,
+                                    m.fingerprint,
+                                    "failed",
+                                    0,
+                                    0,
+                                    0,
+                                    msg,
+                                    now
+                                ])
+                                .map_err(e)?;
+                        }
                     }
                 }
                 summary.new_alert_count += fresh.len();
