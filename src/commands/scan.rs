@@ -125,6 +125,9 @@ enum Done {
     SourceFailed(SourceError),
 }
 
+/// Outcomes the workers may finish ahead of the committing thread.
+const DONE_QUEUE_OBJECTS: usize = 256;
+
 pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let rules = Arc::new(args.rules.load()?);
@@ -138,7 +141,11 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
         .max(1);
     let (todo_tx, todo_rx) = bounded::<(u64, LocalFile)>(threads * 4);
-    let (done_tx, done_rx) = bounded::<Done>(threads * 16);
+    // Deep enough that the workers keep going while this thread is busy
+    // with a commit or a Parquet flush (a few hundred ms at most): a
+    // shallow queue stalls every worker for the length of each flush. An
+    // outcome holds an object's alerts and activity rows, tens of KB.
+    let (done_tx, done_rx) = bounded::<Done>(DONE_QUEUE_OBJECTS);
 
     // Walker: lists files, skips digests and unchanged ones.
     let found = Arc::new(std::sync::atomic::AtomicU64::new(0));
