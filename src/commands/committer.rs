@@ -66,6 +66,8 @@ pub struct Committer<W: Write> {
     writer: AlertWriter<W>,
     pub totals: Totals,
     batch: Vec<ObjectOutcome>,
+    /// [`ObjectOutcome::approx_bytes`] of `batch`.
+    batch_bytes: usize,
     staged: u64,
     flush_rows: u64,
     rules: Arc<RuleSet>,
@@ -96,6 +98,7 @@ impl<W: Write> Committer<W> {
             writer,
             totals: Totals::default(),
             batch: Vec::new(),
+            batch_bytes: 0,
             staged,
             flush_rows,
             rules,
@@ -123,11 +126,17 @@ impl<W: Write> Committer<W> {
                 tracing::error!(object = %oc.meta.name, class = e.class(), "{e}");
             }
         }
+        self.batch_bytes += oc.approx_bytes();
         self.batch.push(oc);
     }
 
     pub fn pending(&self) -> usize {
         self.batch.len()
+    }
+
+    /// The memory the queued outcomes hold, roughly.
+    pub fn pending_bytes(&self) -> usize {
+        self.batch_bytes
     }
 
     /// Commits the queued outcomes in one transaction, prints new alerts,
@@ -161,6 +170,7 @@ impl<W: Write> Committer<W> {
         // memory.
         self.staged += summary.staged_rows + ALERT_WEIGHT * summary.new_alert_count as u64;
         self.batch.clear();
+        self.batch_bytes = 0;
         if self.staged >= self.flush_rows {
             self.flush_aggregates()?;
         }

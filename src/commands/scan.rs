@@ -56,6 +56,9 @@ pub struct ScanArgs {
     /// committed every 500 ms).
     #[arg(long, value_name = "N", default_value_t = 256, hide = true)]
     batch_objects: usize,
+    /// Longest time between two commits, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 500, hide = true)]
+    commit_interval_ms: u64,
     /// Staged aggregate rows that trigger a flush to Parquet.
     #[arg(long, value_name = "ROWS", default_value_t = 100_000, hide = true)]
     flush_rows: u64,
@@ -115,8 +118,9 @@ impl Reorder {
 }
 
 enum Done {
-    /// A processed file and its position in the listing.
-    Object(u64, ObjectOutcome),
+    /// A processed file, its position in the listing, and its weight in
+    /// the [`InFlight`] budget.
+    Object(u64, ObjectOutcome, usize),
     /// A digest file, skipped without reading.
     Digest,
     /// In the ledger with the same size and mtime: not read again.
@@ -125,8 +129,50 @@ enum Done {
     SourceFailed(SourceError),
 }
 
-/// Outcomes the workers may finish ahead of the committing thread.
+/// Outcomes the workers may finish ahead of the committing thread...
 const DONE_QUEUE_OBJECTS: usize = 256;
+/// ...and their weight: with a broad rule pack an outcome carries hundreds
+/// of alerts with their raw events, and 256 of them would be 150 MB.
+const DONE_QUEUE_BYTES: usize = 48 << 20;
+/// A batch is committed once its outcomes weigh this much, whatever their
+/// count and age.
+const BATCH_BYTES: usize = 48 << 20;
+
+/// The bytes of the outcomes sent to the committing thread and not yet
+/// received: a worker waits before sending while the budget is spent,
+/// unless nothing is in flight (an outcome larger than the budget still
+/// goes through). The committing thread frees an outcome's bytes as soon
+/// as it receives it, so a worker never waits on outcomes that are held
+/// for ordering, and the two cannot deadlock.
+struct InFlight {
+    used: std::sync::Mutex<usize>,
+    freed: std::sync::Condvar,
+    cap: usize,
+}
+
+impl InFlight {
+    fn new(cap: usize) -> InFlight {
+        InFlight {
+            used: std::sync::Mutex::new(0),
+            freed: std::sync::Condvar::new(),
+            cap,
+        }
+    }
+
+    fn acquire(&self, bytes: usize) {
+        let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
+        while *used > 0 && *used + bytes > self.cap {
+            used = self.freed.wait(used).unwrap_or_else(|e| e.into_inner());
+        }
+        *used += bytes;
+    }
+
+    fn release(&self, bytes: usize) {
+        let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
+        *used = used.saturating_sub(bytes);
+        self.freed.notify_all();
+    }
+}
 
 pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
@@ -198,12 +244,14 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
             include_insights: args.include_insights,
         },
     };
+    let in_flight = Arc::new(InFlight::new(DONE_QUEUE_BYTES));
     let mut workers = Vec::new();
     for i in 0..threads {
         let todo_rx = todo_rx.clone();
         let done_tx = done_tx.clone();
         let rules = rules.clone();
         let stop = stop.clone();
+        let in_flight = in_flight.clone();
         workers.push(std::thread::Builder::new().name(format!("worker-{i}")).spawn(move || {
             let mut worker = Worker::new(rules, opts);
             let mut raw = Vec::new();
@@ -212,7 +260,9 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
                     break;
                 }
                 let outcome = process_file(&mut worker, &mut raw, f);
-                if done_tx.send(Done::Object(seq, outcome)).is_err() {
+                let bytes = outcome.approx_bytes();
+                in_flight.acquire(bytes);
+                if done_tx.send(Done::Object(seq, outcome, bytes)).is_err() {
                     break;
                 }
             }
@@ -249,7 +299,8 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         }
         progress.update(&committer.totals);
         match done_rx.recv_timeout(Duration::from_millis(200)) {
-            Ok(Done::Object(seq, oc)) => {
+            Ok(Done::Object(seq, oc, bytes)) => {
+                in_flight.release(bytes);
                 for oc in in_order.put(seq, oc) {
                     committer.push(oc);
                 }
@@ -291,7 +342,8 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
             }
         }
         if committer.pending() >= args.batch_objects
-            || (committer.pending() > 0 && last_commit.elapsed() >= Duration::from_millis(500))
+            || committer.pending_bytes() >= BATCH_BYTES
+            || (committer.pending() > 0 && last_commit.elapsed() >= Duration::from_millis(args.commit_interval_ms))
         {
             committer.commit()?;
             last_commit = Instant::now();
@@ -344,7 +396,35 @@ fn process_file(worker: &mut Worker, raw: &mut Vec<u8>, f: LocalFile) -> ObjectO
 
 #[cfg(test)]
 mod tests {
-    use super::parse_bytes;
+    use super::{InFlight, parse_bytes};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    #[test]
+    fn in_flight_lets_an_outcome_larger_than_the_budget_through_alone_and_holds_the_next() {
+        let budget = Arc::new(InFlight::new(10));
+        // Nothing in flight: an outcome over the whole budget still goes.
+        budget.acquire(100);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let waiting = {
+            let budget = budget.clone();
+            std::thread::spawn(move || {
+                budget.acquire(1);
+                tx.send(()).unwrap();
+            })
+        };
+        // The budget is spent: the second one waits (for as long as it
+        // takes; this only looks for a while)...
+        assert_eq!(
+            rx.recv_timeout(Duration::from_millis(200)),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout)
+        );
+        // ...until the committing thread receives the first.
+        budget.release(100);
+        rx.recv_timeout(Duration::from_secs(30)).unwrap();
+        waiting.join().unwrap();
+        assert_eq!(*budget.used.lock().unwrap(), 1);
+    }
 
     #[test]
     fn sizes() {

@@ -94,6 +94,11 @@ impl ActivityRows {
         self.rows.is_empty()
     }
 
+    /// Heap bytes held, roughly (for memory budgets).
+    pub fn approx_bytes(&self) -> usize {
+        self.text.capacity() + self.rows.capacity() * std::mem::size_of::<ActivityRow>()
+    }
+
     fn s(&self, sp: Span) -> &str {
         &self.text[sp.start as usize..(sp.start + sp.len) as usize]
     }

@@ -76,6 +76,33 @@ pub struct CorrHit {
 }
 
 impl Alert {
+    /// Heap bytes held, roughly (for memory budgets).
+    pub fn approx_bytes(&self) -> usize {
+        let c = self.correlation.as_ref().map_or(0, |c| {
+            c.group_key.len()
+                + c.window_start.len()
+                + c.window_end.len()
+                + c.event_ids.iter().map(|e| e.len() + 24).sum::<usize>()
+        });
+        std::mem::size_of::<Alert>()
+            + self.rule_name.len()
+            + self.rule_id.len()
+            + self.title.len()
+            + self.event_id.len()
+            + self.event_time.len()
+            + self.event_name.len()
+            + self.event_source.len()
+            + self.aws_region.len()
+            + self.account_id.len()
+            + self.principal_arn.len()
+            + self.principal_type.len()
+            + self.source_ip.len()
+            + self.user_agent.len()
+            + self.object.len()
+            + self.raw_event.len()
+            + c
+    }
+
     /// Builds an alert from the rule and the record that matched it.
     pub fn new(rule: &Rule, rec: &Record<'_>, object: &str) -> Alert {
         let raw_event = rec.to_json();
@@ -310,6 +337,37 @@ pub enum Outcome {
 pub struct ObjectOutcome {
     pub meta: ObjectMeta,
     pub outcome: Outcome,
+}
+
+impl ObjectOutcome {
+    /// Heap bytes held, roughly: what an outcome waiting to be committed
+    /// costs (a broad rule pack makes it hundreds of KB, with raw events).
+    pub fn approx_bytes(&self) -> usize {
+        let m = &self.meta;
+        let meta = m.name.len() + m.fingerprint.len() + m.message_id.as_ref().map_or(0, String::len);
+        let body = match &self.outcome {
+            Outcome::Processed {
+                alerts,
+                activity,
+                corr_hits,
+                ..
+            } => {
+                alerts.iter().map(Alert::approx_bytes).sum::<usize>()
+                    + activity.approx_bytes()
+                    + corr_hits
+                        .iter()
+                        .map(|h| {
+                            h.context.approx_bytes()
+                                + h.hit.event_id.len()
+                                + h.hit.group.len()
+                                + h.hit.value.as_ref().map_or(0, String::len)
+                        })
+                        .sum::<usize>()
+            }
+            Outcome::Failed(e) => 256 + e.to_string().len(),
+        };
+        std::mem::size_of::<ObjectOutcome>() + meta + body
+    }
 }
 
 /// Pipeline settings.
