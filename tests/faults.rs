@@ -56,6 +56,16 @@ fn alert_summary(data: &Path) -> Vec<(String, String)> {
     pairs
 }
 
+/// Waits (up to `secs`) until the store has `objects` objects ok and the
+/// queue is empty, then stops the daemon, which must exit cleanly.
+fn drain(mut d: Proc, env: &Env, data: &Path, objects: usize, secs: u64) -> Ended {
+    d.wait_until("every object committed", secs, || objects_ok(data) == objects as i64);
+    d.wait_until("an empty queue", 60, || env.queue_depth() == (0, 0));
+    let e = d.terminate();
+    assert_eq!(e.code, Some(0), "{}", e.stderr);
+    e
+}
+
 /// Asserts the store holds exactly the reference: every object once and ok,
 /// the same alerts, none twice, activity counted once, nothing staged left
 /// unaccounted, no failures unless `failures` says how many objects failed.
@@ -110,7 +120,7 @@ fn throttling_5xx_and_cut_connections_are_retried_and_nothing_is_lost() {
     );
     env.notify(&keys);
     let data = tempfile::tempdir().unwrap();
-    let mut d = Proc::spawn(&mut env.daemon_command_via(
+    let d = Proc::spawn(&mut env.daemon_command_via(
         &proxy.endpoint(),
         data.path(),
         &[
@@ -125,12 +135,7 @@ fn throttling_5xx_and_cut_connections_are_retried_and_nothing_is_lost() {
         ],
         &[],
     ));
-    d.wait_until("every object committed", 180, || {
-        objects_ok(data.path()) == keys.len() as i64
-    });
-    d.wait_until("an empty queue", 60, || env.queue_depth() == (0, 0));
-    let e = d.terminate();
-    assert_eq!(e.code, Some(0), "{}", e.stderr);
+    let e = drain(d, &env, data.path(), keys.len(), 180);
     for (name, id, n) in [
         ("SlowDown", slow_down, 12),
         ("InternalError", internal, 6),
@@ -186,18 +191,13 @@ fn a_stalled_connection_stopped_the_daemon_for_good() {
     );
     env.notify(&keys);
     let data = tempfile::tempdir().unwrap();
-    let mut d = Proc::spawn(&mut env.daemon_command_via(
+    let d = Proc::spawn(&mut env.daemon_command_via(
         &proxy.endpoint(),
         data.path(),
         &["--request-timeout-secs", "2", "--visibility-timeout-secs", "10"],
         &[],
     ));
-    d.wait_until("every object committed", 180, || {
-        objects_ok(data.path()) == keys.len() as i64
-    });
-    d.wait_until("an empty queue", 60, || env.queue_depth() == (0, 0));
-    let e = d.terminate();
-    assert_eq!(e.code, Some(0), "{}", e.stderr);
+    let e = drain(d, &env, data.path(), keys.len(), 180);
     assert_eq!(proxy.hits(receive_hung), 3);
     assert_eq!(proxy.hits(get_hung), 3);
     assert_eq!(proxy.hits(body_stalled), 1);
@@ -254,12 +254,7 @@ fn moto_killed_and_restarted_mid_run_loses_nothing() {
     // The operator replays every object (as a re-upload or a backfill would):
     // what was committed before the outage is recognised, the rest processed.
     let keys = upload(&env, "");
-    d.wait_until("every object committed", 240, || {
-        objects_ok(data.path()) == keys.len() as i64
-    });
-    d.wait_until("an empty queue", 60, || env.queue_depth() == (0, 0));
-    let e = d.terminate();
-    assert_eq!(e.code, Some(0), "{}", e.stderr);
+    let e = drain(d, &env, data.path(), keys.len(), 240);
     // Objects in flight when moto went away were retried against the empty
     // new server and found missing: recorded as failures (with the reason)
     // at the time; the replay then processed them, so the ledger has every
@@ -359,13 +354,8 @@ fn an_object_deleted_before_its_download_with_on_poison_delete_is_recorded_once(
     let env = Env::new(30, false);
     let (keys, gone) = with_a_deleted_object(&env, sub);
     let data = tempfile::tempdir().unwrap();
-    let mut d = env.start_daemon(data.path(), &["--on-poison", "delete"], &[]);
-    d.wait_until("every object committed", 120, || {
-        objects_ok(data.path()) == keys.len() as i64
-    });
-    d.wait_until("an empty queue", 60, || env.queue_depth() == (0, 0));
-    let e = d.terminate();
-    assert_eq!(e.code, Some(0), "{}", e.stderr);
+    let d = env.start_daemon(data.path(), &["--on-poison", "delete"], &[]);
+    let e = drain(d, &env, data.path(), keys.len(), 120);
     assert_complete(data.path(), keys.len(), &alerts, recs, 1);
     assert_eq!(
         query_pairs(data.path(), "SELECT object, error_class FROM failures"),
@@ -439,18 +429,13 @@ fn duplicate_notifications_process_an_object_twice_and_store_it_once() {
     let twice: Vec<String> = keys.iter().flat_map(|k| [k.clone(), k.clone()]).collect();
     env.notify(&twice);
     let data = tempfile::tempdir().unwrap();
-    let mut d = Proc::spawn(&mut env.daemon_command_via(
+    let d = Proc::spawn(&mut env.daemon_command_via(
         &proxy.endpoint(),
         data.path(),
         &["--concurrency", "4"],
         &[("TRAILWATCH_TEST_SLOW_OBJECT_MS", "1000")],
     ));
-    d.wait_until("every object committed", 120, || {
-        objects_ok(data.path()) == keys.len() as i64
-    });
-    d.wait_until("an empty queue", 60, || env.queue_depth() == (0, 0));
-    let e = d.terminate();
-    assert_eq!(e.code, Some(0), "{}", e.stderr);
+    drain(d, &env, data.path(), keys.len(), 120);
     // Both copies of the first announcement were in flight together.
     let first = format!("GET /trail/{} ", keys[0]);
     let gets = proxy
@@ -598,10 +583,7 @@ fn disk_full(may_mount: bool) {
     }
 
     disk.free();
-    d.wait_until("every object committed", 120, || objects_ok(&data) == keys.len() as i64);
-    d.wait_until("an empty queue", 60, || env.queue_depth() == (0, 0));
-    let e = d.terminate();
-    assert_eq!(e.code, Some(0), "{}", e.stderr);
+    let e = drain(d, &env, &data, keys.len(), 120);
     assert!(
         e.stderr
             .contains("commit succeeded again; acknowledging the held messages"),
@@ -676,10 +658,7 @@ fn a_failed_recovery_at_start_stopped_the_store_thread_silently() {
         "acknowledged but not stored"
     );
     disk.free();
-    d.wait_until("every object committed", 120, || objects_ok(&data) == keys.len() as i64);
-    d.wait_until("an empty queue", 60, || env.queue_depth() == (0, 0));
-    let e = d.terminate();
-    assert_eq!(e.code, Some(0), "{}", e.stderr);
+    drain(d, &env, &data, keys.len(), 120);
     assert_complete(&data, keys.len(), &alerts, recs, 0);
     assert_eq!(count(&data, "SELECT COUNT(*) FROM flushes WHERE state = 'pending'"), 0);
 }

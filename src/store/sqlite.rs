@@ -194,6 +194,29 @@ fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
+/// The parameters of the ledger upsert (`objects`): the object, its status,
+/// its (records, skipped, alerts) counts and error.
+fn ledger_row<'a>(
+    m: &'a crate::pipeline::ObjectMeta,
+    status: &'a str,
+    [records, skipped, alerts]: [i64; 3],
+    error: Option<&'a str>,
+    now: &'a str,
+) -> impl rusqlite::Params + 'a {
+    (
+        m.name.as_str(),
+        m.size as i64,
+        m.mtime_ns,
+        m.fingerprint.as_str(),
+        status,
+        records,
+        skipped,
+        alerts,
+        error,
+        now,
+    )
+}
+
 impl Store {
     /// Opens (creating if needed) the store in `data_dir`, migrating it.
     pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
@@ -459,21 +482,12 @@ impl Store {
                             }
                         }
                         let status = if stats.digest { "digest" } else { "ok" };
+                        // Correlation alerts depend on arrival order; the ledger
+                        // counts what this object's own records raised.
+                        let own_alerts = alerts.iter().filter(|a| a.correlation.is_none()).count();
+                        let counts = [stats.records as i64, stats.skipped() as i64, own_alerts as i64];
                         upsert_obj
-                            .execute(params![
-                                m.name,
-                                m.size as i64,
-                                m.mtime_ns,
-                                m.fingerprint,
-                                status,
-                                stats.records as i64,
-                                stats.skipped() as i64,
-                                // Correlation alerts depend on arrival order; the ledger counts
-                                // what this object's own records raised.
-                                alerts.iter().filter(|a| a.correlation.is_none()).count() as i64,
-                                Option::<String>::None,
-                                now,
-                            ])
+                            .execute(ledger_row(m, status, counts, None, &now))
                             .map_err(e)?;
                     }
                     Outcome::Failed(err) => {
@@ -497,18 +511,7 @@ impl Store {
                             .map_err(e)?;
                         if prior.as_deref() != Some("ok") {
                             upsert_obj
-                                .execute(params![
-                                    m.name,
-                                    m.size as i64,
-                                    m.mtime_ns,
-                                    m.fingerprint,
-                                    "failed",
-                                    0,
-                                    0,
-                                    0,
-                                    msg,
-                                    now
-                                ])
+                                .execute(ledger_row(m, "failed", [0, 0, 0], Some(&msg), &now))
                                 .map_err(e)?;
                         }
                     }
