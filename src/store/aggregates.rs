@@ -46,26 +46,24 @@ use rusqlite::{OptionalExtension, params};
 
 use super::staging;
 use super::{Store, StoreError};
-use crate::pipeline::activity::RowRef;
+use crate::pipeline::activity::{KEY_COLUMNS, RowRef};
 use crate::testhook;
 
 /// The aggregate tables.
 pub const TABLES: [&str; 2] = ["activity", "alerts"];
 
-/// The grouping columns of `activity`, in order.
-pub const ACTIVITY_KEYS: [&str; 11] = [
-    "hour",
-    "account_id",
-    "aws_region",
-    "event_source",
-    "event_name",
-    "principal_type",
-    "principal_arn",
-    "source_ip",
-    "user_agent_family",
-    "error_code",
-    "read_only",
-];
+/// The grouping columns of `activity`, in order: an activity row's key
+/// columns, then `read_only`.
+pub const ACTIVITY_KEYS: [&str; 11] = {
+    let mut keys = [""; 11];
+    let mut i = 0;
+    while i < KEY_COLUMNS.len() {
+        keys[i] = KEY_COLUMNS[i];
+        i += 1;
+    }
+    keys[10] = "read_only";
+    keys
+};
 
 /// What a flush wrote.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

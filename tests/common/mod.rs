@@ -80,10 +80,10 @@ pub fn expected_sample_alerts() -> Vec<(String, String)> {
     v
 }
 
-/// Names of the correlation rules shipped in rules/ (YAML documents with a
-/// `correlation` key), read from the YAML itself.
-pub fn shipped_correlation_names() -> Vec<String> {
-    let mut names = Vec::new();
+/// Every YAML document of the rules shipped in rules/, with the file it
+/// came from.
+pub fn shipped_rule_docs() -> Vec<(std::path::PathBuf, serde_yaml_ng::Value)> {
+    let mut docs = Vec::new();
     let mut stack = vec![repo().join("rules")];
     while let Some(d) = stack.pop() {
         for e in std::fs::read_dir(d).unwrap() {
@@ -93,14 +93,22 @@ pub fn shipped_correlation_names() -> Vec<String> {
             } else if p.extension().is_some_and(|x| x == "yml") {
                 let text = std::fs::read_to_string(&p).unwrap();
                 for doc in serde_yaml_ng::Deserializer::from_str(&text) {
-                    let v: serde_yaml_ng::Value = serde::Deserialize::deserialize(doc).unwrap();
-                    if v.get("correlation").is_some() {
-                        names.push(v["name"].as_str().unwrap().to_owned());
-                    }
+                    docs.push((p.clone(), serde::Deserialize::deserialize(doc).unwrap()));
                 }
             }
         }
     }
+    docs
+}
+
+/// Names of the correlation rules shipped in rules/ (YAML documents with a
+/// `correlation` key), read from the YAML itself.
+pub fn shipped_correlation_names() -> Vec<String> {
+    let mut names: Vec<String> = shipped_rule_docs()
+        .into_iter()
+        .filter(|(_, v)| v.get("correlation").is_some())
+        .map(|(_, v)| v["name"].as_str().unwrap().to_owned())
+        .collect();
     names.sort();
     names
 }
@@ -189,28 +197,16 @@ pub fn sample_alert_facts() -> Vec<SampleAlert> {
     use std::collections::HashMap;
     use std::io::Read;
     let mut levels: HashMap<String, u8> = HashMap::new();
-    let mut stack = vec![repo().join("rules")];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "yml") {
-                let text = std::fs::read_to_string(&p).unwrap();
-                for doc in serde_yaml_ng::Deserializer::from_str(&text) {
-                    let v: serde_yaml_ng::Value = serde::Deserialize::deserialize(doc).unwrap();
-                    let name = v["name"]
-                        .as_str()
-                        .map(str::to_owned)
-                        .unwrap_or_else(|| p.file_stem().unwrap().to_string_lossy().into_owned());
-                    let rank = ["informational", "low", "medium", "high", "critical"]
-                        .iter()
-                        .position(|l| Some(*l) == v["level"].as_str())
-                        .unwrap_or_else(|| panic!("{}: {name} has no known level", p.display()));
-                    levels.insert(name, rank as u8);
-                }
-            }
-        }
+    for (p, v) in shipped_rule_docs() {
+        let name = v["name"]
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| p.file_stem().unwrap().to_string_lossy().into_owned());
+        let rank = ["informational", "low", "medium", "high", "critical"]
+            .iter()
+            .position(|l| Some(*l) == v["level"].as_str())
+            .unwrap_or_else(|| panic!("{}: {name} has no known level", p.display()));
+        levels.insert(name, rank as u8);
     }
     let mut records: HashMap<String, serde_json::Value> = HashMap::new();
     for p in log_files(&repo().join("sample-logs")) {

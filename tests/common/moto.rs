@@ -130,16 +130,7 @@ impl Env {
             let url = q.queue_url().unwrap().to_owned();
             s3.create_bucket().bucket("trail").send().await.unwrap();
             if notify {
-                let arn = sqs
-                    .get_queue_attributes()
-                    .queue_url(&url)
-                    .attribute_names(QueueAttributeName::QueueArn)
-                    .send()
-                    .await
-                    .unwrap()
-                    .attributes()
-                    .unwrap()[&QueueAttributeName::QueueArn]
-                    .clone();
+                let arn = queue_arn(&sqs, &url).await;
                 s3.put_bucket_notification_configuration()
                     .bucket("trail")
                     .notification_configuration(
@@ -310,17 +301,7 @@ impl Env {
                 .queue_url()
                 .unwrap()
                 .to_owned();
-            let arn = self
-                .sqs
-                .get_queue_attributes()
-                .queue_url(&url)
-                .attribute_names(QueueAttributeName::QueueArn)
-                .send()
-                .await
-                .unwrap()
-                .attributes()
-                .unwrap()[&QueueAttributeName::QueueArn]
-                .clone();
+            let arn = queue_arn(&self.sqs, &url).await;
             let policy = serde_json::json!({"deadLetterTargetArn": arn, "maxReceiveCount": max_receive.to_string()});
             self.sqs
                 .set_queue_attributes()
@@ -376,4 +357,17 @@ impl Moto {
             .build();
         aws_sdk_sqs::Client::from_conf(conf)
     }
+}
+
+/// The ARN of the queue at `url`.
+async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> String {
+    sqs.get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes()
+        .unwrap()[&QueueAttributeName::QueueArn]
+        .clone()
 }
