@@ -172,16 +172,7 @@ fn every_bad_file_fails_alone_with_its_class_and_the_good_ones_alert() {
     // Exactly the expected alerts, printed and stored.
     let mut want: Vec<(String, String)> = entries.iter().flat_map(|e| e.alerts.clone()).collect();
     want.sort();
-    let mut printed: Vec<(String, String)> = stdout(&out)
-        .lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            (
-                v["rule"].as_str().unwrap().to_owned(),
-                v["event_id"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
+    let mut printed: Vec<(String, String)> = printed_alert_pairs(&stdout(&out));
     printed.sort();
     assert_eq!(printed, want);
     assert_eq!(

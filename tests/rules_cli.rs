@@ -8,31 +8,15 @@ use common::*;
 /// counted from the YAML itself.
 fn shipped_counts() -> (usize, usize, usize) {
     let (mut rules, mut corrs, mut cases) = (0, 0, 0);
-    let mut files = Vec::new();
-    let mut stack = vec![repo().join("rules")];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "yml") {
-                files.push(p);
-            }
+    for (_, v) in shipped_rule_docs() {
+        if v.get("correlation").is_some() {
+            corrs += 1;
+        } else {
+            rules += 1;
         }
-    }
-    for f in files {
-        let text = std::fs::read_to_string(&f).unwrap();
-        for doc in serde_yaml_ng::Deserializer::from_str(&text) {
-            let v: serde_yaml_ng::Value = serde::Deserialize::deserialize(doc).unwrap();
-            if v.get("correlation").is_some() {
-                corrs += 1;
-            } else {
-                rules += 1;
-            }
-            if let Some(t) = v.get("tests") {
-                for k in ["true_positives", "true_negatives"] {
-                    cases += t.get(k).and_then(|x| x.as_sequence()).map_or(0, |s| s.len());
-                }
+        if let Some(t) = v.get("tests") {
+            for k in ["true_positives", "true_negatives"] {
+                cases += t.get(k).and_then(|x| x.as_sequence()).map_or(0, |s| s.len());
             }
         }
     }
@@ -420,16 +404,7 @@ fn placeholder_rule_runs_when_its_placeholders_are_supplied() {
             .arg(data.path())
             .arg(&logs));
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-        let alerts: Vec<(String, String)> = stdout(&out)
-            .lines()
-            .map(|l| {
-                let v: serde_json::Value = serde_json::from_str(l).unwrap();
-                (
-                    v["rule"].as_str().unwrap().to_owned(),
-                    v["event_id"].as_str().unwrap().to_owned(),
-                )
-            })
-            .collect();
+        let alerts: Vec<(String, String)> = printed_alert_pairs(&stdout(&out));
         assert_eq!(
             alerts,
             vec![(

@@ -12,16 +12,7 @@ fn sample_logs_give_exactly_the_planted_alerts() {
         .arg(data.path())
         .arg(repo().join("sample-logs")));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let mut got: Vec<(String, String)> = stdout(&out)
-        .lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            (
-                v["rule"].as_str().unwrap().to_owned(),
-                v["event_id"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
+    let mut got: Vec<(String, String)> = printed_alert_pairs(&stdout(&out));
     got.sort();
     assert_eq!(got, expected_sample_alerts());
     let stored = query_pairs(data.path(), "SELECT rule_name, event_id FROM alerts ORDER BY 1, 2");

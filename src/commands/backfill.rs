@@ -23,7 +23,7 @@ use trailwatch::sources::s3::{self, AwsOptions};
 use trailwatch::sources::s3_layout::{self, Selection};
 use trailwatch::store::{Aggregates, Store};
 
-use super::committer::Committer;
+use super::committer::{BatchLimits, Committer};
 use super::progress::Progress;
 use super::scan::parse_bytes;
 use super::{CorrelationArgs, DataDirArgs, RuleArgs};
@@ -157,7 +157,13 @@ pub fn run(args: BackfillArgs) -> anyhow::Result<ExitCode> {
         args.flush_rows,
         rules.clone(),
         args.correlation.limits(),
-    )?;
+    )?
+    // Downloads arrive one at a time; smaller batches keep the ledger (and
+    // a resumed backfill) closer to what was downloaded.
+    .with_limits(BatchLimits {
+        max_objects: 64,
+        ..BatchLimits::default()
+    });
 
     let stop = super::stop_on_interrupt("objects");
     let stop_after: Option<u64> = std::env::var("TRAILWATCH_TEST_STOP_AFTER")
@@ -250,7 +256,6 @@ pub fn run(args: BackfillArgs) -> anyhow::Result<ExitCode> {
     let mut progress = Progress::new();
     let mut transient = 0u64;
     let mut listing_errors = 0u64;
-    let mut last_commit = Instant::now();
     loop {
         let ev = rt.block_on(async { tokio::time::timeout(Duration::from_millis(200), ev_rx.recv()).await });
         match ev {
@@ -274,10 +279,8 @@ pub fn run(args: BackfillArgs) -> anyhow::Result<ExitCode> {
             Ok(None) => break,
             Err(_) => {}
         }
-        if committer.pending() >= 64 || (committer.pending() > 0 && last_commit.elapsed() >= Duration::from_millis(500))
-        {
+        if committer.due() {
             committer.commit()?;
-            last_commit = Instant::now();
             if stop_after.is_some_and(|n| committer.totals.objects >= n) && !stop.swap(true, Ordering::SeqCst) {
                 eprintln!("trailwatch: test stop after {} objects", committer.totals.objects);
             }

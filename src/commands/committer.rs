@@ -60,6 +60,27 @@ impl Totals {
 /// How many staged activity rows an alert awaiting export counts as.
 const ALERT_WEIGHT: u64 = 10;
 
+/// When a batch is committed: at `max_objects` objects, at `max_bytes` of
+/// outcomes (with a broad rule pack an object carries hundreds of raw
+/// events), or once its oldest outcome has waited `max_wait`, whichever
+/// comes first.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchLimits {
+    pub max_objects: usize,
+    pub max_bytes: usize,
+    pub max_wait: std::time::Duration,
+}
+
+impl Default for BatchLimits {
+    fn default() -> Self {
+        BatchLimits {
+            max_objects: 256,
+            max_bytes: 48 << 20,
+            max_wait: std::time::Duration::from_millis(500),
+        }
+    }
+}
+
 pub struct Committer<W: Write> {
     pub store: Store,
     aggregates: Aggregates,
@@ -68,6 +89,9 @@ pub struct Committer<W: Write> {
     batch: Vec<ObjectOutcome>,
     /// [`ObjectOutcome::approx_bytes`] of `batch`.
     batch_bytes: usize,
+    /// When the first outcome of `batch` was queued.
+    batch_since: Option<std::time::Instant>,
+    limits: BatchLimits,
     staged: u64,
     flush_rows: u64,
     rules: Arc<RuleSet>,
@@ -99,6 +123,8 @@ impl<W: Write> Committer<W> {
             totals: Totals::default(),
             batch: Vec::new(),
             batch_bytes: 0,
+            batch_since: None,
+            limits: BatchLimits::default(),
             staged,
             flush_rows,
             rules,
@@ -127,16 +153,22 @@ impl<W: Write> Committer<W> {
             }
         }
         self.batch_bytes += oc.approx_bytes();
+        self.batch_since.get_or_insert_with(std::time::Instant::now);
         self.batch.push(oc);
     }
 
-    pub fn pending(&self) -> usize {
-        self.batch.len()
+    /// Replaces the default [`BatchLimits`].
+    pub fn with_limits(mut self, limits: BatchLimits) -> Self {
+        self.limits = limits;
+        self
     }
 
-    /// The memory the queued outcomes hold, roughly.
-    pub fn pending_bytes(&self) -> usize {
-        self.batch_bytes
+    /// Whether the queued outcomes have reached a [`BatchLimits`] limit.
+    pub fn due(&self) -> bool {
+        let l = &self.limits;
+        self.batch.len() >= l.max_objects
+            || self.batch_bytes >= l.max_bytes
+            || self.batch_since.is_some_and(|t| t.elapsed() >= l.max_wait)
     }
 
     /// Commits the queued outcomes in one transaction, prints new alerts,
@@ -171,6 +203,7 @@ impl<W: Write> Committer<W> {
         self.staged += summary.staged_rows + ALERT_WEIGHT * summary.new_alert_count as u64;
         self.batch.clear();
         self.batch_bytes = 0;
+        self.batch_since = None;
         if self.staged >= self.flush_rows {
             self.flush_aggregates()?;
         }

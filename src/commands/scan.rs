@@ -20,7 +20,7 @@ use trailwatch::sources::SourceError;
 use trailwatch::sources::local::{self, LocalFile};
 use trailwatch::store::{Aggregates, Store};
 
-use super::committer::Committer;
+use super::committer::{BatchLimits, Committer};
 use super::progress::Progress;
 use super::{CorrelationArgs, DataDirArgs, RuleArgs};
 use crate::output::{AlertFormat, AlertWriter};
@@ -134,9 +134,6 @@ const DONE_QUEUE_OBJECTS: usize = 256;
 /// ...and their weight: with a broad rule pack an outcome carries hundreds
 /// of alerts with their raw events, and 256 of them would be 150 MB.
 const DONE_QUEUE_BYTES: usize = 48 << 20;
-/// A batch is committed once its outcomes weigh this much, whatever their
-/// count and age.
-const BATCH_BYTES: usize = 48 << 20;
 
 /// The bytes of the outcomes sent to the committing thread and not yet
 /// received: a worker waits before sending while the budget is spent,
@@ -279,8 +276,12 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         args.flush_rows,
         rules.clone(),
         args.correlation.limits(),
-    )?;
-    let mut last_commit = Instant::now();
+    )?
+    .with_limits(BatchLimits {
+        max_objects: args.batch_objects,
+        max_wait: Duration::from_millis(args.commit_interval_ms),
+        ..BatchLimits::default()
+    });
     let mut progress = Progress::new();
     let mut listed = 0;
     // Outcomes are committed in listing order, whatever order the workers
@@ -341,12 +342,8 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
                 break;
             }
         }
-        if committer.pending() >= args.batch_objects
-            || committer.pending_bytes() >= BATCH_BYTES
-            || (committer.pending() > 0 && last_commit.elapsed() >= Duration::from_millis(args.commit_interval_ms))
-        {
+        if committer.due() {
             committer.commit()?;
-            last_commit = Instant::now();
         }
     }
     let (store, totals) = committer.finish()?;

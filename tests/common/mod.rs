@@ -80,6 +80,20 @@ pub fn expected_sample_alerts() -> Vec<(String, String)> {
     v
 }
 
+/// The (rule, eventID) pairs of alerts printed as JSON Lines, in order.
+pub fn printed_alert_pairs(jsonl: &str) -> Vec<(String, String)> {
+    jsonl
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                v["rule"].as_str().unwrap().to_owned(),
+                v["event_id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
 /// Every YAML document of the rules shipped in rules/, with the file it
 /// came from.
 pub fn shipped_rule_docs() -> Vec<(std::path::PathBuf, serde_yaml_ng::Value)> {
