@@ -194,6 +194,7 @@ impl<W: Write> Committer<W> {
                 }
             }
         }
+        self.writer.flush().context("writing alerts to stdout")?;
         self.totals.new_alerts += summary.new_alert_count as u64;
         // A flush exports the staged activity rows and the alerts stored
         // since the last one, holding both in memory: an alert (with its raw

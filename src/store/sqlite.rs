@@ -344,6 +344,16 @@ impl Store {
         self.conn
             .busy_timeout(std::time::Duration::from_secs(30))
             .map_err(|e| self.err(e))?;
+        // 16 KiB pages for a new store: an alert row with its raw event is
+        // 1.5-3 KiB, so 4 KiB pages held one or two rows each, and a broad
+        // rule pack's scan spent its store time splitting pages and writing
+        // WAL frames (benches/compare, run 4: 16.1 s -> 13.3 s on a 2.5 GB
+        // corpus with 225,000 alerts; the file is 18% smaller). SQLite applies
+        // this only to an empty database, before WAL is on; an existing store
+        // keeps its page size.
+        self.conn
+            .execute_batch(&format!("PRAGMA page_size={PAGE_SIZE};"))
+            .map_err(|e| self.err(e))?;
         let mode: String = self
             .conn
             .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
@@ -822,9 +832,26 @@ impl Store {
     }
 }
 
+/// Page size of a new store (see `Store::configure`).
+const PAGE_SIZE: i64 = 16384;
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_new_store_has_16k_pages_and_an_old_one_keeps_its_own() {
+        let page_size = |s: &Store| -> i64 { s.conn.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap() };
+        let fresh = tempfile::tempdir().unwrap();
+        assert_eq!(page_size(&Store::open(fresh.path()).unwrap()), PAGE_SIZE);
+        // A store made with 4 KiB pages (every store before this change).
+        let old = tempfile::tempdir().unwrap();
+        drop(store_at_version(old.path(), MIGRATIONS.len()));
+        let store = Store::open(old.path()).unwrap();
+        assert_eq!(page_size(&store), 4096);
+        let mode: String = store.conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+        assert_eq!(mode, "wal");
+    }
 
     /// A store made by an older trailwatch: the first `version` migrations.
     fn store_at_version(data_dir: &Path, version: usize) -> Connection {
