@@ -144,9 +144,10 @@ impl<W: Write> AlertWriter<W> {
     }
 
     /// Pushes what was written so far to the output. Writers are buffered
-    /// (one write per line cost a system call per alert, a tenth of a full
-    /// pack's scan time), so the committer calls this once per commit: the
-    /// alerts of a commit appear together, as soon as they are stored.
+    /// (stdout is line-buffered, so a line was a system call: about 4% of a
+    /// full-pack scan that stores 225,000 alerts, in perf), and the
+    /// committer calls this once per commit: the alerts of a commit appear
+    /// together, as soon as they are stored.
     pub fn flush(&mut self) -> std::io::Result<()> {
         match &mut self.sink {
             Sink::Table(_) => Ok(()),
