@@ -173,6 +173,16 @@ impl<W: Write> AlertWriter<W> {
     }
 }
 
+impl AlertWriter<std::io::BufWriter<std::io::StdoutLock<'static>>> {
+    /// A writer to standard output, buffered (see [`AlertWriter::flush`]).
+    pub fn stdout(format: AlertFormat) -> Self {
+        AlertWriter::new(
+            format,
+            std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock()),
+        )
+    }
+}
+
 /// An aligned table: time, severity, rule, account, principal, source ip,
 /// event.
 pub fn alert_table(alerts: &[Alert]) -> Table {

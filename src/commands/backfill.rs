@@ -149,10 +149,7 @@ pub fn run(args: BackfillArgs) -> anyhow::Result<ExitCode> {
 
     let rules = Arc::new(args.rules.load()?);
     let store = Store::open(&args.data.data_dir).context("cannot open the alert store")?;
-    let writer = AlertWriter::new(
-        args.format,
-        std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock()),
-    );
+    let writer = AlertWriter::stdout(args.format);
     let mut committer = Committer::new(
         store,
         Aggregates::new(&args.data.data_dir),

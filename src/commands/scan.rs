@@ -268,10 +268,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
     drop(done_tx);
     drop(todo_rx);
 
-    let writer = AlertWriter::new(
-        args.format,
-        std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock()),
-    );
+    let writer = AlertWriter::stdout(args.format);
     let mut committer = Committer::new(
         store,
         Aggregates::new(&args.data.data_dir),
