@@ -377,3 +377,56 @@ fn an_object_that_failed_after_it_was_counted_was_counted_again() {
     assert_eq!(activity_total(data.path()), total, "counted twice");
     assert_eq!(count(data.path(), "SELECT COUNT(*) FROM failures"), 1);
 }
+
+/// Parquet alert parts leave the raw event out (null) unless
+/// `--parquet-raw-events` asks for it; with it they carry exactly the raw
+/// events of alerts.db. Parts written both ways share one schema, so a
+/// partition holding both reads and compacts as one table.
+#[test]
+fn parquet_alert_parts_carry_the_raw_event_only_when_asked() {
+    let data = tempfile::tempdir().unwrap();
+    let logs = repo().join("sample-logs");
+    let one_region = logs.join("AWSLogs/111122223333/CloudTrail/eu-west-1");
+    let out = scan(data.path(), &[&one_region], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let without = count(data.path(), "SELECT COUNT(*) FROM alerts");
+    let out = scan(data.path(), &[&logs], &["--parquet-raw-events"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let total = count(data.path(), "SELECT COUNT(*) FROM alerts");
+    assert!(without > 0 && total > without, "{without} then {total}");
+    let first_run = "/111122223333/CloudTrail/eu-west-1/";
+    assert_eq!(
+        count(
+            data.path(),
+            &format!("SELECT COUNT(*) FROM alerts WHERE instr(object, '{first_run}') > 0")
+        ),
+        without
+    );
+
+    // DuckDB reads (id, raw_event) from every part; the non-null raw events
+    // must be exactly those of the second run's alerts, byte for byte.
+    let check = |when: &str| {
+        let report = duckdb(&format!(
+            "import duckdb, sqlite3\n\
+             parts = dict(duckdb.sql(\"SELECT id, raw_event FROM read_parquet('{r}/aggregates/alerts/*/*.parquet', hive_partitioning = true)\").fetchall())\n\
+             db = sqlite3.connect('file:{r}/alerts.db?mode=ro', uri=True)\n\
+             stored = {{i: (o, e) for i, o, e in db.execute('SELECT id, object, raw_event FROM alerts')}}\n\
+             assert set(parts) == set(stored), 'ids differ'\n\
+             bad = [i for i, (o, e) in stored.items() if parts[i] != (None if '{first_run}' in o else e)]\n\
+             print(len(parts), sum(v is None for v in parts.values()), len(bad))",
+            r = data.path().display()
+        ));
+        let n: Vec<i64> = report.split_whitespace().map(|x| x.parse().unwrap()).collect();
+        assert_eq!(n, vec![total, without, 0], "{when}: parts, null raw events, mismatches");
+    };
+    check("after the two scans");
+    let out = run(bin().args(["compact", "--data-dir"]).arg(data.path()));
+    assert!(out.status.success(), "{}", stderr(&out));
+    check("after compaction");
+    // `query` reads alerts.db, so it has every raw event either way.
+    let q = run(bin()
+        .args(["query", "--format", "csv", "--data-dir"])
+        .arg(data.path())
+        .arg("SELECT COUNT(raw_event) AS n FROM alerts"));
+    assert_eq!(stdout(&q).lines().nth(1).unwrap().trim().parse::<i64>().unwrap(), total);
+}

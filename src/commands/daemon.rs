@@ -76,6 +76,9 @@ pub struct DaemonArgs {
     /// Aggregate compaction interval [default: 3600].
     #[arg(long, env = "TRAILWATCH_COMPACT_INTERVAL_SECS")]
     compact_interval_secs: Option<u64>,
+    /// Also write each alert's raw event into the Parquet alert parts [default: false].
+    #[arg(long, env = "TRAILWATCH_PARQUET_RAW_EVENTS", num_args = 0..=1, default_missing_value = "true")]
+    parquet_raw_events: Option<bool>,
     /// Lateness allowed to events in correlation windows [default: 900].
     #[arg(long, env = "TRAILWATCH_CORRELATION_LATENESS_SECS")]
     correlation_lateness_secs: Option<u64>,
@@ -113,6 +116,7 @@ impl DaemonArgs {
             request_timeout_secs,
             flush_interval_secs,
             compact_interval_secs,
+            parquet_raw_events,
             force_path_style,
             correlation_lateness_secs,
             correlation_max_groups,

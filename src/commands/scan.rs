@@ -62,6 +62,10 @@ pub struct ScanArgs {
     /// Staged aggregate rows that trigger a flush to Parquet.
     #[arg(long, value_name = "ROWS", default_value_t = 100_000, hide = true)]
     flush_rows: u64,
+    /// Also write each alert's raw event into the Parquet alert parts
+    /// (`raw_event` is null there otherwise; alerts.db always has it).
+    #[arg(long, env = "TRAILWATCH_PARQUET_RAW_EVENTS")]
+    parquet_raw_events: bool,
 }
 
 /// Parses `1GiB`, `64MiB`, `10KB`, `1000`.
@@ -271,7 +275,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
     let writer = AlertWriter::stdout(args.format);
     let mut committer = Committer::new(
         store,
-        Aggregates::new(&args.data.data_dir),
+        Aggregates::new(&args.data.data_dir).with_alert_raw_events(args.parquet_raw_events),
         writer,
         args.flush_rows,
         rules.clone(),

@@ -107,6 +107,9 @@ pub struct DaemonConfig {
     pub flush_interval_secs: u64,
     /// How often aggregate partitions are compacted.
     pub compact_interval_secs: u64,
+    /// Also write each alert's raw event into the Parquet alert parts
+    /// (`raw_event` is null there otherwise; alerts.db always has it).
+    pub parquet_raw_events: bool,
     /// How late (in event time) an event may arrive and still count in a
     /// correlation window. CloudTrail delivers nearly all files within 15
     /// minutes.
@@ -154,6 +157,7 @@ impl Default for DaemonConfig {
             request_timeout_secs: 30,
             flush_interval_secs: 60,
             compact_interval_secs: 3600,
+            parquet_raw_events: false,
             correlation_lateness_secs: crate::rules::CorrelationLimits::default().lateness_secs,
             correlation_max_groups: crate::rules::CorrelationLimits::default().max_groups,
             correlation_max_events_per_group: crate::rules::CorrelationLimits::default().max_events_per_group,

@@ -502,7 +502,7 @@ fn store_loop(
     done_tx: mpsc::UnboundedSender<Done>,
     metrics: &Metrics,
 ) -> Result<StoreStats, StoreError> {
-    let aggregates = Aggregates::new(&cfg.data_dir);
+    let aggregates = Aggregates::new(&cfg.data_dir).with_alert_raw_events(cfg.parquet_raw_events);
     // An interrupted flush that cannot be finished now (disk still full)
     // must not stop the store: commits do not depend on it (its rows stay
     // staged, readers skip its files), and every flush retries it first.

@@ -28,6 +28,20 @@
 //! deleted → `done`. Recovery finishes the deletion when the new file exists
 //! and abandons the compaction (deleting the temp file) when it does not.
 //!
+//! # The alerts' raw events
+//!
+//! The Parquet alert parts carry every column of the `alerts` table, but
+//! their `raw_event` is null unless [`Aggregates::with_alert_raw_events`]
+//! asks for it (`--parquet-raw-events`, daemon `parquet_raw_events`). The
+//! raw event is the bulk of an alert (1-3 KiB of JSON against a few hundred
+//! bytes for the rest), it is already in `alerts.db` (the source of truth,
+//! which `query` and `alerts show` read), and the lake that reads these
+//! parts usually has the CloudTrail objects themselves, joined on
+//! `event_id`. Reading it back from SQLite, copying and compressing it again
+//! took about 8% of a full-pack scan (benches/compare run 4). The column is
+//! kept, null, so that old and new parts of a partition have one schema
+//! (compaction and readers that do not unify schemas rely on that).
+//!
 //! Readers ([`Aggregates::activity_view`]) do not wait for recovery, which
 //! only a writer runs: they read the staged rows and the `flushes` and
 //! `compactions` tables in one SQLite snapshot and take only the files that
@@ -84,6 +98,8 @@ pub struct CompactSummary {
 /// The Parquet side of a data directory.
 pub struct Aggregates {
     root: PathBuf,
+    /// Whether alert parts carry the raw event (see the module note).
+    alert_raw_events: bool,
 }
 
 fn now() -> String {
@@ -141,7 +157,15 @@ impl Aggregates {
     pub fn new(data_dir: &Path) -> Aggregates {
         Aggregates {
             root: data_dir.join("aggregates"),
+            alert_raw_events: false,
         }
+    }
+
+    /// Writes each alert's raw event into the Parquet alert parts too
+    /// (null there by default; see the module note).
+    pub fn with_alert_raw_events(mut self, on: bool) -> Aggregates {
+        self.alert_raw_events = on;
+        self
     }
 
     pub fn root(&self) -> &Path {
@@ -467,7 +491,14 @@ impl Aggregates {
             let conn = store.conn_mut();
             let mut st = conn
                 .prepare(&format!(
-                    "SELECT {ALERT_COLUMNS} FROM alerts WHERE id > ?1 AND id <= ?2 ORDER BY id"
+                    "SELECT {} FROM alerts WHERE id > ?1 AND id <= ?2 ORDER BY id",
+                    if self.alert_raw_events {
+                        ALERT_COLUMNS.to_owned()
+                    } else {
+                        // Not even read: a raw event often spills into
+                        // SQLite overflow pages.
+                        ALERT_COLUMNS.replace("raw_event", "NULL AS raw_event")
+                    }
                 ))
                 .map_err(e)?;
             let mut rows = st.query([from, to]).map_err(e)?;
@@ -638,7 +669,7 @@ pub const ALERT_COLUMNS: &str = "id, rule_name, rule_id, title, severity, severi
     event_name, event_source, aws_region, account_id, principal_arn, principal_type, source_ip, user_agent, \
     object, detected_at, raw_event, group_key, window_start, window_end, contributing_events";
 
-const ALERT_STR_COLS: [&str; 15] = [
+const ALERT_STR_COLS: [&str; 14] = [
     "rule_name",
     "rule_id",
     "title",
@@ -653,7 +684,6 @@ const ALERT_STR_COLS: [&str; 15] = [
     "source_ip",
     "user_agent",
     "object",
-    "raw_event",
 ];
 
 /// Builds alert frames from rows selected with [`ALERT_COLUMNS`].
@@ -661,7 +691,9 @@ const ALERT_STR_COLS: [&str; 15] = [
 pub struct AlertColumns {
     id: Vec<i64>,
     rank: Vec<i64>,
-    strs: [Vec<String>; 15],
+    strs: [Vec<String>; 14],
+    /// Null when the flush leaves raw events out.
+    raw_event: Vec<Option<String>>,
     event_time: Vec<Option<i64>>,
     detected_at: Vec<Option<i64>>,
     /// Correlation alerts' group, window and events (null for single events).
@@ -673,10 +705,11 @@ impl AlertColumns {
         self.id.push(r.get(0)?);
         self.rank.push(r.get(5)?);
         // Column positions in ALERT_COLUMNS of the string columns.
-        let idx = [1, 2, 3, 4, 6, 8, 9, 10, 11, 12, 13, 14, 15, 16, 18];
+        let idx = [1, 2, 3, 4, 6, 8, 9, 10, 11, 12, 13, 14, 15, 16];
         for (v, i) in self.strs.iter_mut().zip(idx) {
             v.push(r.get(i)?);
         }
+        self.raw_event.push(r.get(18)?);
         self.event_time.push(parse_ms(&r.get::<_, String>(7)?));
         self.detected_at.push(parse_ms(&r.get::<_, String>(17)?));
         for (i, v) in self.correlation.iter_mut().enumerate() {
@@ -702,7 +735,6 @@ impl AlertColumns {
             source_ip,
             user_agent,
             object,
-            raw_event,
         ] = self.strs;
         let s = |i: usize, v: Vec<String>| str_col(ALERT_STR_COLS[i], v);
         let cols = vec![
@@ -724,7 +756,7 @@ impl AlertColumns {
             s(12, user_agent),
             s(13, object),
             datetime_col("detected_at", self.detected_at)?,
-            s(14, raw_event),
+            Column::new("raw_event".into(), self.raw_event),
         ];
         let mut cols = cols;
         for (name, v) in ["group_key", "window_start", "window_end", "contributing_events"]
