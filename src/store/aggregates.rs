@@ -38,7 +38,7 @@
 //! which `query` and `alerts show` read), and the lake that reads these
 //! parts usually has the CloudTrail objects themselves, joined on
 //! `event_id`. Reading it back from SQLite, copying and compressing it again
-//! took about 8% of a full-pack scan (benches/compare run 4). The column is
+//! cost 5-8% of a full-pack scan (benches/compare run 4, 256 MiB corpus). The column is
 //! kept, null, so that old and new parts of a partition have one schema
 //! (compaction and readers that do not unify schemas rely on that).
 //!
