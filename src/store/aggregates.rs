@@ -38,9 +38,11 @@
 //! which `query` and `alerts show` read), and the lake that reads these
 //! parts usually has the CloudTrail objects themselves, joined on
 //! `event_id`. Reading it back from SQLite, copying and compressing it again
-//! cost 5-8% of a full-pack scan (benches/compare run 4, 256 MiB corpus). The column is
-//! kept, null, so that old and new parts of a partition have one schema
-//! (compaction and readers that do not unify schemas rely on that).
+//! cost 5-8% of a full-pack scan (benches/compare run 4, 256 MiB corpus).
+//! The column is kept, null, so that old and new parts of a partition have
+//! one schema (compaction and readers that do not unify schemas rely on
+//! that). A flush redone by recovery follows the setting of the process
+//! that redoes it (`trailwatch compact` uses the default).
 //!
 //! Readers ([`Aggregates::activity_view`]) do not wait for recovery, which
 //! only a writer runs: they read the staged rows and the `flushes` and
