@@ -19,7 +19,7 @@
 //! `store::staging`).
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use simd_json::prelude::*;
 
@@ -129,9 +129,86 @@ impl ActivityRows {
 /// `console.amazonaws.com` stays as it is. Keeps the cardinality low while
 /// telling tools apart.
 pub fn user_agent_family(ua: &str) -> &str {
-    let ua = ua.trim_start_matches(['[', ' ']);
-    let end = ua.find(['/', ' ', ',', ']', '(']).unwrap_or(ua.len());
-    &ua[..end]
+    // A byte scan (every delimiter is ASCII, so a cut at one is on a
+    // character boundary) rather than `str::find` with a set of chars,
+    // which decodes UTF-8: this runs on every record.
+    let b = ua.as_bytes();
+    let start = b.iter().position(|&c| c != b'[' && c != b' ').unwrap_or(b.len());
+    let len = b[start..]
+        .iter()
+        .position(|&c| matches!(c, b'/' | b' ' | b',' | b']' | b'('))
+        .unwrap_or(b.len() - start);
+    &ua[start..start + len]
+}
+
+fn word(s: &[u8], i: usize) -> u64 {
+    u64::from_le_bytes(s[i..i + 8].try_into().expect("8 bytes"))
+}
+
+fn half(s: &[u8], i: usize) -> u64 {
+    u64::from(u32::from_le_bytes(s[i..i + 4].try_into().expect("4 bytes")))
+}
+
+/// Byte equality of two short strings, inlined: a word compare or two per
+/// 8 bytes instead of a call into libc's `memcmp` per string (the key has
+/// ten, compared on every record).
+#[inline(always)]
+pub(crate) fn short_eq(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    match n {
+        0 => true,
+        1..=3 => a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1],
+        4..=7 => half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4),
+        8..=16 => word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8),
+        _ => (0..n / 8).all(|i| word(a, 8 * i) == word(b, 8 * i)) && word(a, n - 8) == word(b, n - 8),
+    }
+}
+
+/// A 64-bit hash of an activity key for the per-object table: every
+/// 8-byte word of every string (the last one overlapping), with its length,
+/// through a multiply-rotate mix. It reads whole words instead of feeding
+/// `foldhash` string by string (about 150 bytes per record, the costliest
+/// step of the aggregate), and it still covers every byte, so log content
+/// that differs anywhere, such as role session names inside ARNs, cannot
+/// pile up in one chain. Rows that share a hash are told apart by comparing
+/// their strings.
+#[inline]
+fn key_fingerprint(key: &[&str; 10], read_only: Option<bool>) -> u64 {
+    const K: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mix = |h: u64, v: u64| (h ^ v).wrapping_mul(K).rotate_left(31);
+    let mut h = match read_only {
+        None => 1,
+        Some(false) => 2,
+        Some(true) => 3,
+    };
+    for s in key {
+        let b = s.as_bytes();
+        let n = b.len();
+        h = mix(h, n as u64);
+        match n {
+            0 => {}
+            1..=3 => {
+                h = mix(
+                    h,
+                    u64::from(b[0]) | u64::from(b[n / 2]) << 8 | u64::from(b[n - 1]) << 16,
+                )
+            }
+            4..=7 => h = mix(h, half(b, 0) | half(b, n - 4) << 32),
+            _ => {
+                for i in 0..(n - 1) / 8 {
+                    h = mix(h, word(b, 8 * i));
+                }
+                h = mix(h, word(b, n - 8));
+            }
+        }
+    }
+    // Fold the high half in: the table takes its bucket from the low bits
+    // and its tag from the top ones.
+    let wide = u128::from(h) * u128::from(K);
+    (wide as u64) ^ ((wide >> 64) as u64)
 }
 
 /// Whether `t` starts with `YYYY-MM-DD`, all ASCII: then slicing it at
@@ -179,6 +256,7 @@ impl<'a> Fields<'a> {
         // Outer None: key not seen yet; Some(None): seen, not a string.
         let mut ui = [None::<Option<&'a str>>; 3];
         if let Some(obj) = rec.field(Field::UserIdentity).and_then(|v| v.as_object()) {
+            let mut missing = 3;
             for (k, v) in obj.iter() {
                 let slot = match k {
                     "type" => 0,
@@ -188,6 +266,12 @@ impl<'a> Fields<'a> {
                 };
                 if ui[slot].is_none() {
                     ui[slot] = Some(v.into_string());
+                    missing -= 1;
+                    // The rest (sessionContext...) is not needed: a later
+                    // duplicate of a key found would not count anyway.
+                    if missing == 0 {
+                        break;
+                    }
                 }
             }
         }
@@ -243,8 +327,7 @@ const NO_ROW: u32 = u32::MAX;
 /// Aggregates the records of one object at a time; reused across objects.
 #[derive(Default)]
 pub struct ActivityAgg {
-    hasher: foldhash::fast::FixedState,
-    /// Key hash → first row with it; `next` chains rows sharing a hash.
+    /// Key fingerprint → first row with it; `next` chains rows sharing a hash.
     index: ByHash,
     next: Vec<u32>,
     rows: Vec<ActivityRow>,
@@ -278,11 +361,22 @@ impl ActivityAgg {
 
     pub fn add(&mut self, rec: &Record<'_>) {
         let f = Fields::of(rec);
-        let h = self.hasher.hash_one((&f.key, f.read_only));
+        let h = key_fingerprint(&f.key, f.read_only);
+        self.add_fields(&f, h);
+    }
+
+    /// Counts a record whose key fingerprints to `h`.
+    #[inline]
+    fn add_fields(&mut self, f: &Fields<'_>, h: u64) {
         let mut at = self.index.get(&h).copied().unwrap_or(NO_ROW);
         while at != NO_ROW {
             let r = &self.rows[at as usize];
-            if r.read_only == f.read_only && r.key.iter().zip(&f.key).all(|(sp, s)| self.bytes(*sp) == s.as_bytes()) {
+            if r.read_only == f.read_only
+                && r.key
+                    .iter()
+                    .zip(&f.key)
+                    .all(|(sp, s)| short_eq(self.bytes(*sp), s.as_bytes()))
+            {
                 break;
             }
             at = self.next[at as usize];
@@ -480,6 +574,70 @@ mod tests {
             assert_eq!(rows.len(), 1);
             assert_eq!(rows.events(), 1);
             assert_eq!(rows.newest(), Some("2026-10-05T14:10:00Z"));
+        }
+    }
+
+    #[test]
+    fn keys_that_differ_only_mid_string_hash_apart() {
+        // Role session names sit in the middle of assumed-role ARNs.
+        let a = "arn:aws:sts::111122223333:assumed-role/Ops/alice-session-0001-x";
+        let b = "arn:aws:sts::111122223333:assumed-role/Ops/alice-session-0002-x";
+        let key = |arn| {
+            [
+                "2026-10-05T14",
+                "111122223333",
+                "",
+                "",
+                "",
+                "AssumedRole",
+                arn,
+                "",
+                "",
+                "",
+            ]
+        };
+        assert_ne!(key_fingerprint(&key(a), None), key_fingerprint(&key(b), None));
+        assert_ne!(key_fingerprint(&key(a), None), key_fingerprint(&key(a), Some(true)));
+        // Moving a character from one string to the next changes the hash.
+        let mut moved = key(a);
+        moved[0] = "2026-10-05T1";
+        moved[1] = "4111122223333";
+        assert_ne!(key_fingerprint(&key(a), None), key_fingerprint(&moved, None));
+    }
+
+    #[test]
+    fn rows_that_share_a_hash_stay_apart() {
+        let doc = r#"{"Records":[
+            {"eventTime":"2026-10-05T14:10:00Z","eventName":"A"},
+            {"eventTime":"2026-10-05T14:11:00Z","eventName":"B"},
+            {"eventTime":"2026-10-05T14:12:00Z","eventName":"A"}]}"#;
+        let mut buf = doc.as_bytes().to_vec();
+        let len = buf.len();
+        buf.resize(len + simd_json::INPUT_PADDING, 0);
+        let mut agg = ActivityAgg::default();
+        // Every record under one hash, as if all keys collided.
+        Decoder::default()
+            .decode("t", &mut buf, len, |rec| agg.add_fields(&Fields::of(&rec), 42))
+            .unwrap();
+        let rows = agg.take();
+        let mut counts: Vec<(&str, u64)> = rows.iter().map(|r| (r.key[4], r.events)).collect();
+        counts.sort();
+        assert_eq!(counts, vec![("A", 2), ("B", 1)]);
+    }
+
+    #[test]
+    fn short_eq_agrees_with_slice_equality_at_every_length() {
+        for n in 0..40usize {
+            let a: Vec<u8> = (0..n).map(|i| b'a' + (i % 26) as u8).collect();
+            assert!(short_eq(&a, &a.clone()), "len {n}");
+            for i in 0..n {
+                let mut b = a.clone();
+                b[i] ^= 0x20;
+                assert!(!short_eq(&a, &b), "len {n}, byte {i} differs");
+            }
+            let mut longer = a.clone();
+            longer.push(b'z');
+            assert!(!short_eq(&a, &longer), "len {n} against {}", n + 1);
         }
     }
 }
