@@ -153,7 +153,7 @@ fn half(s: &[u8], i: usize) -> u64 {
 /// 8 bytes instead of a call into libc's `memcmp` per string (the key has
 /// ten, compared on every record).
 #[inline(always)]
-pub(crate) fn short_eq(a: &[u8], b: &[u8]) -> bool {
+fn short_eq(a: &[u8], b: &[u8]) -> bool {
     let n = a.len();
     if n != b.len() {
         return false;
