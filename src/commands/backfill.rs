@@ -21,12 +21,12 @@ use trailwatch::ingest::{IngestResult, S3Ingest};
 use trailwatch::pipeline::PipelineOptions;
 use trailwatch::sources::s3::{self, AwsOptions};
 use trailwatch::sources::s3_layout::{self, Selection};
-use trailwatch::store::{Aggregates, Store};
+use trailwatch::store::Store;
 
 use super::committer::{BatchLimits, Committer};
 use super::progress::Progress;
 use super::scan::parse_bytes;
-use super::{CorrelationArgs, DataDirArgs, RuleArgs};
+use super::{AggregateArgs, CorrelationArgs, DataDirArgs, RuleArgs};
 use crate::output::{AlertFormat, AlertWriter};
 
 #[derive(Debug, clap::Args)]
@@ -75,13 +75,8 @@ pub struct BackfillArgs {
     max_object_bytes: u64,
     #[arg(long, value_enum, default_value_t = AlertFormat::Table)]
     format: AlertFormat,
-    /// Staged aggregate rows that trigger a flush to Parquet.
-    #[arg(long, value_name = "ROWS", default_value_t = 100_000, hide = true)]
-    flush_rows: u64,
-    /// Also write each alert's raw event into the Parquet alert parts
-    /// (`raw_event` is null there otherwise; alerts.db always has it).
-    #[arg(long, env = "TRAILWATCH_PARQUET_RAW_EVENTS")]
-    parquet_raw_events: bool,
+    #[command(flatten)]
+    aggregates: AggregateArgs,
     #[command(flatten)]
     rules: RuleArgs,
     #[command(flatten)]
@@ -156,9 +151,9 @@ pub fn run(args: BackfillArgs) -> anyhow::Result<ExitCode> {
     let writer = AlertWriter::stdout(args.format);
     let mut committer = Committer::new(
         store,
-        Aggregates::new(&args.data.data_dir).with_alert_raw_events(args.parquet_raw_events),
+        args.aggregates.open(&args.data.data_dir),
         writer,
-        args.flush_rows,
+        args.aggregates.flush_rows,
         rules.clone(),
         args.correlation.limits(),
     )?

@@ -207,6 +207,25 @@ pub struct DataDirArgs {
     pub data_dir: PathBuf,
 }
 
+/// How a batch run (scan, backfill) writes the Parquet aggregates.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AggregateArgs {
+    /// Staged aggregate rows that trigger a flush to Parquet.
+    #[arg(long, value_name = "ROWS", default_value_t = 100_000, hide = true)]
+    pub flush_rows: u64,
+    /// Also write each alert's raw event into the Parquet alert parts
+    /// (`raw_event` is null there otherwise; alerts.db always has it).
+    #[arg(long, env = "TRAILWATCH_PARQUET_RAW_EVENTS")]
+    pub parquet_raw_events: bool,
+}
+
+impl AggregateArgs {
+    /// The Parquet side of `data_dir`, set up as asked.
+    pub fn open(&self, data_dir: &std::path::Path) -> trailwatch::store::Aggregates {
+        trailwatch::store::Aggregates::new(data_dir).with_alert_raw_events(self.parquet_raw_events)
+    }
+}
+
 /// Ctrl-C sets `stop` (the run finishes in-flight work and commits it); a
 /// second Ctrl-C exits at once, which is safe: nothing unfinished was
 /// acknowledged or recorded as done.

@@ -18,11 +18,11 @@ use trailwatch::decode::{DEFAULT_MAX_OBJECT_BYTES, DecodeOptions};
 use trailwatch::pipeline::{ObjectError, ObjectMeta, ObjectOutcome, Outcome, PipelineOptions, Worker};
 use trailwatch::sources::SourceError;
 use trailwatch::sources::local::{self, LocalFile};
-use trailwatch::store::{Aggregates, Store};
+use trailwatch::store::Store;
 
 use super::committer::{BatchLimits, Committer};
 use super::progress::Progress;
-use super::{CorrelationArgs, DataDirArgs, RuleArgs};
+use super::{AggregateArgs, CorrelationArgs, DataDirArgs, RuleArgs};
 use crate::output::{AlertFormat, AlertWriter};
 
 #[derive(Debug, clap::Args)]
@@ -59,13 +59,8 @@ pub struct ScanArgs {
     /// Longest time between two commits, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 500, hide = true)]
     commit_interval_ms: u64,
-    /// Staged aggregate rows that trigger a flush to Parquet.
-    #[arg(long, value_name = "ROWS", default_value_t = 100_000, hide = true)]
-    flush_rows: u64,
-    /// Also write each alert's raw event into the Parquet alert parts
-    /// (`raw_event` is null there otherwise; alerts.db always has it).
-    #[arg(long, env = "TRAILWATCH_PARQUET_RAW_EVENTS")]
-    parquet_raw_events: bool,
+    #[command(flatten)]
+    aggregates: AggregateArgs,
 }
 
 /// Parses `1GiB`, `64MiB`, `10KB`, `1000`.
@@ -275,9 +270,9 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
     let writer = AlertWriter::stdout(args.format);
     let mut committer = Committer::new(
         store,
-        Aggregates::new(&args.data.data_dir).with_alert_raw_events(args.parquet_raw_events),
+        args.aggregates.open(&args.data.data_dir),
         writer,
-        args.flush_rows,
+        args.aggregates.flush_rows,
         rules.clone(),
         args.correlation.limits(),
     )?
