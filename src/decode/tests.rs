@@ -223,3 +223,52 @@ fn ndjson_json_errors_locate_the_line() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn field_of_knows_every_indexed_name_and_nothing_else() {
+    use Field::*;
+    let all = [
+        ("eventVersion", EventVersion),
+        ("userIdentity", UserIdentity),
+        ("eventTime", EventTime),
+        ("eventSource", EventSource),
+        ("eventName", EventName),
+        ("awsRegion", AwsRegion),
+        ("sourceIPAddress", SourceIpAddress),
+        ("userAgent", UserAgent),
+        ("errorCode", ErrorCode),
+        ("requestParameters", RequestParameters),
+        ("responseElements", ResponseElements),
+        ("additionalEventData", AdditionalEventData),
+        ("eventID", EventId),
+        ("eventType", EventType),
+        ("readOnly", ReadOnly),
+        ("recipientAccountId", RecipientAccountId),
+    ];
+    for (name, field) in all {
+        assert_eq!(Field::of(name), Some(field), "{name}");
+        // One byte changed anywhere, the case of one letter, one byte more
+        // or less: not the field.
+        for i in 0..name.len() {
+            let mut b = name.as_bytes().to_vec();
+            b[i] ^= 0x01;
+            let changed = String::from_utf8(b).unwrap();
+            assert_eq!(Field::of(&changed), None, "{changed}");
+        }
+        assert_eq!(Field::of(&name.to_uppercase()), None, "{name}");
+        assert_eq!(Field::of(&format!("{name}x")), None, "{name}x");
+        assert_eq!(Field::of(&name[..name.len() - 1]), None, "{name} shortened");
+    }
+    for other in [
+        "",
+        "x",
+        "requestID",
+        "eventCategory",
+        "sharedEventID",
+        "tlsDetails",
+        "errorMessage",
+        "eventNames",
+    ] {
+        assert_eq!(Field::of(other), None, "{other}");
+    }
+}

@@ -239,7 +239,10 @@ pub struct LoadOptions {
 /// The dispatch index: lowercased eventName/eventSource → rule indices.
 /// Probed twice per record, so it uses a fast non-cryptographic hasher (its
 /// keys come from the rules, not from log content).
-type DispatchIndex = HashMap<Box<str>, Vec<usize>, foldhash::fast::FixedState>;
+/// Dispatch keys are ASCII-lowercased rule values, as bytes: a record's
+/// value is lowercased into a stack buffer and looked up without a UTF-8
+/// check (see [`lower`]).
+type DispatchIndex = HashMap<Box<[u8]>, Vec<usize>, foldhash::fast::FixedState>;
 
 /// A compiled, indexed rule set.
 #[derive(Debug, Clone, Default)]
@@ -414,11 +417,11 @@ impl RuleSet {
         for (i, r) in set.rules.iter().enumerate() {
             if let Some(names) = r.required_values("eventName") {
                 for n in dedup(names) {
-                    set.by_event_name.entry(n.into()).or_default().push(i);
+                    set.by_event_name.entry(n.into_bytes().into()).or_default().push(i);
                 }
             } else if let Some(sources) = r.required_values("eventSource") {
                 for s in dedup(sources) {
-                    set.by_event_source.entry(s.into()).or_default().push(i);
+                    set.by_event_source.entry(s.into_bytes().into()).or_default().push(i);
                 }
             } else {
                 set.unindexed.push(i);
@@ -576,18 +579,19 @@ fn dedup(mut v: Vec<String>) -> Vec<String> {
     v
 }
 
-/// ASCII-lowercases `s` into `buf`; `None` if it does not fit or is not
-/// ASCII (the index keys are ASCII-lowercased rule values, so such a record
-/// cannot hit an indexed rule anyway... except through Unicode folding,
-/// which index keys never need: AWS event names are ASCII).
-fn lower<'b>(s: &str, buf: &'b mut [u8; 128]) -> Option<&'b str> {
-    if s.len() > buf.len() || !s.is_ascii() {
-        return None;
+/// ASCII-lowercases `s` into `buf`, as bytes; `None` if it does not fit.
+/// A dispatch key is an ASCII-lowercased rule value made of ASCII only, so
+/// a value with other characters finds no key, as it should: an exact,
+/// case-insensitive Sigma match compares ASCII case-insensitively. (This
+/// runs on every record; checking ASCII and UTF-8 first cost as much as
+/// the lookup.)
+fn lower<'b>(s: &str, buf: &'b mut [u8; 128]) -> Option<&'b [u8]> {
+    let b = s.as_bytes();
+    let out = buf.get_mut(..b.len())?;
+    for (o, &c) in out.iter_mut().zip(b) {
+        *o = c.to_ascii_lowercase();
     }
-    let out = &mut buf[..s.len()];
-    out.copy_from_slice(s.as_bytes());
-    out.make_ascii_lowercase();
-    std::str::from_utf8(out).ok()
+    Some(out)
 }
 
 /// The shipped correlation translating a deprecated SigmaHQ v1 rule file

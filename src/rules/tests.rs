@@ -818,3 +818,16 @@ fn condition_list_is_an_or() {
     assert!(fires(&s, r#"{"eventName":"B"}"#));
     assert!(!fires(&s, r#"{"eventName":"C"}"#));
 }
+
+#[test]
+fn dispatch_keys_lowercase_ascii_letters_only_and_overlong_values_have_none() {
+    let mut buf = [0u8; 128];
+    assert_eq!(super::lower("ConsoleLogin", &mut buf), Some(&b"consolelogin"[..]));
+    // Other bytes stay as they are: such a value finds no (ASCII) key.
+    assert_eq!(super::lower("LÖschen-X", &mut buf), Some("lÖschen-x".as_bytes()));
+    assert_eq!(
+        super::lower(&"A".repeat(128), &mut buf),
+        Some("a".repeat(128).as_bytes())
+    );
+    assert_eq!(super::lower(&"A".repeat(129), &mut buf), None);
+}
