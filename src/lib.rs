@@ -10,6 +10,7 @@
 //! * [`store`]: SQLite alerts and ledger, Parquet aggregates.
 //! * [`daemon`]: the SQS-notified S3 ingestion loop.
 //! * [`corpus`]: the deterministic benchmark corpus (`trailwatch gen-corpus`).
+//! * [`time`]: CloudTrail event times as milliseconds.
 
 //!
 //! Without the default `full` feature only the pure engine is built (decode,
@@ -29,3 +30,4 @@ pub mod sources;
 #[cfg(feature = "full")]
 pub mod store;
 pub mod testhook;
+pub mod time;

@@ -591,7 +591,7 @@ fn store_loop(
                         stats.new_alerts += 1;
                     }
                     if let Some(newest) = activity.newest() {
-                        if let Some(ms) = crate::store::aggregates::parse_ms(newest) {
+                        if let Some(ms) = crate::time::parse_ms(newest) {
                             if ms > metrics.newest_event_ms.get() {
                                 metrics.newest_event_ms.set(ms);
                             }

@@ -265,7 +265,7 @@ pub fn correlate(rules: &RuleSet, correlator: &mut Correlator, batch: &mut [Obje
 /// correlation `c`; `None` when the record has no usable event time (a
 /// window in event time cannot place it).
 fn corr_hit(corr: &Correlation, c: usize, pos: usize, rec: &Record<'_>, object: &str) -> Option<CorrHit> {
-    let time_ms = event_time(rec).and_then(crate::rules::correlation::parse_event_time_ms)?;
+    let time_ms = event_time(rec).and_then(crate::time::parse_ms)?;
     let context = Alert::context(rec, object, None);
     Some(CorrHit {
         hit: Hit {

@@ -256,17 +256,6 @@ fn list(v: Option<&Yaml>) -> Option<Vec<String>> {
     }
 }
 
-/// Parses an `eventTime` (RFC 3339, or without the zone as some exports
-/// write it) into milliseconds since the epoch.
-pub fn parse_event_time_ms(t: &str) -> Option<i64> {
-    if let Ok(dt) = chrono::DateTime::parse_from_rfc3339(t) {
-        return Some(dt.timestamp_millis());
-    }
-    chrono::NaiveDateTime::parse_from_str(t.trim_end_matches('Z'), "%Y-%m-%dT%H:%M:%S%.f")
-        .ok()
-        .map(|n| n.and_utc().timestamp_millis())
-}
-
 /// Parses a Sigma timespan (`30s`, `5m`, `1h`, `2d`, `1w`) into milliseconds.
 pub fn parse_timespan(s: &str) -> Result<i64, String> {
     let s = s.trim();

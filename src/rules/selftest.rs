@@ -3,8 +3,9 @@
 //! rule set, so that a dispatch-index bug fails the test as well.
 
 use super::RuleSet;
-use super::correlation::{CorrelationLimits, Correlator, Hit, parse_event_time_ms};
+use super::correlation::{CorrelationLimits, Correlator, Hit};
 use crate::decode::{Decoder, read_object};
+use crate::time::parse_ms;
 
 /// The verdict on one embedded test event.
 #[derive(Debug, Clone)]
@@ -104,7 +105,7 @@ fn run_correlation_tests(set: &RuleSet, decoder: &mut Decoder, buf: &mut Vec<u8>
                         records += 1;
                         set.evaluate(&rec, |r| {
                             for &(c, pos) in r.feeds.iter().filter(|(c, _)| *c == ci) {
-                                let time = rec.str("eventTime").and_then(parse_event_time_ms);
+                                let time = rec.str("eventTime").and_then(parse_ms);
                                 match time {
                                     Some(time_ms) => hits.push(Hit {
                                         corr: c,

@@ -64,6 +64,7 @@ use super::staging;
 use super::{Store, StoreError};
 use crate::pipeline::activity::{KEY_COLUMNS, RowRef};
 use crate::testhook;
+use crate::time::{hour_start_ms, parse_ms};
 
 /// The aggregate tables.
 pub const TABLES: [&str; 2] = ["activity", "alerts"];
@@ -120,57 +121,6 @@ fn io_err(path: &Path, source: std::io::Error) -> StoreError {
         path: path.to_owned(),
         source,
     }
-}
-
-/// Milliseconds since the epoch of an ISO 8601 time (`Z`, offset or none).
-pub fn parse_ms(t: &str) -> Option<i64> {
-    parse_plain_utc_ms(t).or_else(|| parse_general_ms(t))
-}
-
-/// [`parse_ms`] for any RFC 3339 time, or one without its `Z`.
-fn parse_general_ms(t: &str) -> Option<i64> {
-    if let Ok(dt) = chrono::DateTime::parse_from_rfc3339(t) {
-        return Some(dt.timestamp_millis());
-    }
-    chrono::NaiveDateTime::parse_from_str(t.trim_end_matches('Z'), "%Y-%m-%dT%H:%M:%S%.f")
-        .ok()
-        .map(|n| n.and_utc().timestamp_millis())
-}
-
-/// CloudTrail's own time format, `2026-10-05T14:03:00Z`, read without
-/// chrono's general parser: a flush reads three times per activity row,
-/// and the general parser (with a `format!` for the hour) was a fifth of
-/// a flush's instructions. Anything else (fractions, offsets, leap
-/// seconds, impossible dates) returns `None` and takes [`parse_ms`]'s
-/// general path.
-fn parse_plain_utc_ms(t: &str) -> Option<i64> {
-    let b = t.as_bytes();
-    if b.len() != 20 || b[13] != b':' || b[16] != b':' || b[19] != b'Z' {
-        return None;
-    }
-    let hour = hour_start_ms(&b[..13])?;
-    let (min, sec) = (digits(&b[14..16])?, digits(&b[17..19])?);
-    (min < 60 && sec < 60).then(|| hour + i64::from(min * 60 + sec) * 1000)
-}
-
-/// `2026-10-05T14` (an activity row's hour) as the milliseconds of its
-/// start, or `None` for anything else.
-fn hour_start_ms(b: &[u8]) -> Option<i64> {
-    if b.len() != 13 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' {
-        return None;
-    }
-    let date = chrono::NaiveDate::from_ymd_opt(digits(&b[..4])? as i32, digits(&b[5..7])?, digits(&b[8..10])?)?;
-    Some(
-        date.and_hms_opt(digits(&b[11..13])?, 0, 0)?
-            .and_utc()
-            .timestamp_millis(),
-    )
-}
-
-/// A run of ASCII digits as a number; `None` if any byte is not a digit.
-fn digits(b: &[u8]) -> Option<u32> {
-    b.iter()
-        .try_fold(0u32, |n, &c| c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0')))
 }
 
 fn datetime_col(name: &str, ms: Vec<Option<i64>>) -> PolarsResult<Column> {
@@ -923,41 +873,4 @@ pub fn flush_count(store: &Store) -> Result<i64, StoreError> {
             path: store.path().to_owned(),
             source,
         })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn plain_utc_times_read_fast_give_what_chrono_gives() {
-        for t in [
-            "2026-10-05T14:03:00Z",
-            "1970-01-01T00:00:00Z",
-            "2024-02-29T23:59:59Z",
-            "1969-12-31T23:59:59Z",
-            // Invalid, or not the plain form: chrono decides.
-            "2026-02-29T10:00:00Z",
-            "2026-13-01T00:00:00Z",
-            "2026-10-05T24:00:00Z",
-            "2026-10-05T14:60:00Z",
-            "2016-12-31T23:59:60Z",
-            "2026-10-05T14:03:00.123Z",
-            "2026-10-05 14:03:00Z",
-            "2026-10-05T14:03:00+02:00",
-            "2026-1a-05T14:03:00Z",
-            "+026-10-05T14:03:00Z",
-            "2026-10-05T14:03:00",
-            "",
-        ] {
-            assert_eq!(parse_ms(t), parse_general_ms(t), "{t}");
-        }
-        assert_eq!(parse_ms("2026-10-05T14:03:07Z"), Some(1_791_208_987_000));
-        assert_eq!(
-            hour_start_ms(b"2026-10-05T14"),
-            parse_general_ms("2026-10-05T14:00:00Z")
-        );
-        assert_eq!(hour_start_ms(b"2026-10-05 14"), None);
-        assert_eq!(hour_start_ms(b"2026-10-05T25"), None);
-    }
 }
