@@ -236,12 +236,11 @@ pub struct LoadOptions {
     pub placeholders: Placeholders,
 }
 
-/// The dispatch index: lowercased eventName/eventSource → rule indices.
-/// Probed twice per record, so it uses a fast non-cryptographic hasher (its
-/// keys come from the rules, not from log content).
-/// Dispatch keys are ASCII-lowercased rule values, as bytes: a record's
+/// The dispatch index: ASCII-lowercased eventName/eventSource values of the
+/// rules, as bytes → rule indices. Probed twice per record, so a record's
 /// value is lowercased into a stack buffer and looked up without a UTF-8
-/// check (see [`lower`]).
+/// check (see [`lower`]), with a fast non-cryptographic hasher (the keys
+/// come from the rules, not from log content).
 type DispatchIndex = HashMap<Box<[u8]>, Vec<usize>, foldhash::fast::FixedState>;
 
 /// A compiled, indexed rule set.
