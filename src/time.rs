@@ -14,10 +14,11 @@ pub fn parse_ms(t: &str) -> Option<i64> {
     plain_utc_ms(t).or_else(|| general_ms(t))
 }
 
-/// `2026-10-05T14`, an activity row's hour, as the milliseconds of its
-/// start; `None` for anything else.
+/// `2026-10-05T14` (or `2026-10-05 14`), an activity row's hour, as the
+/// milliseconds of its start; `None` for anything else, an impossible date
+/// or hour included.
 pub fn hour_start_ms(b: &[u8]) -> Option<i64> {
-    if b.len() != 13 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' {
+    if b.len() != 13 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b' ') {
         return None;
     }
     let date = chrono::NaiveDate::from_ymd_opt(digits(&b[..4])? as i32, digits(&b[5..7])?, digits(&b[8..10])?)?;
@@ -31,7 +32,7 @@ pub fn hour_start_ms(b: &[u8]) -> Option<i64> {
 /// CloudTrail's own format, `2026-10-05T14:03:00Z`, or `None`.
 fn plain_utc_ms(t: &str) -> Option<i64> {
     let b = t.as_bytes();
-    if b.len() != 20 || b[13] != b':' || b[16] != b':' || b[19] != b'Z' {
+    if b.len() != 20 || b[10] != b'T' || b[13] != b':' || b[16] != b':' || b[19] != b'Z' {
         return None;
     }
     let hour = hour_start_ms(&b[..13])?;
@@ -82,8 +83,15 @@ mod tests {
             assert_eq!(parse_ms(t), general_ms(t), "{t}");
         }
         assert_eq!(parse_ms("2026-10-05T14:03:07Z"), Some(1_791_208_987_000));
-        assert_eq!(hour_start_ms(b"2026-10-05T14"), general_ms("2026-10-05T14:00:00Z"));
-        assert_eq!(hour_start_ms(b"2026-10-05 14"), None);
-        assert_eq!(hour_start_ms(b"2026-10-05T25"), None);
+        // Hours as `pipeline::activity::hour_of` cuts them.
+        for h in [
+            "2026-10-05T14",
+            "2026-10-05 14",
+            "2026-10-05T25",
+            "2026-02-30T01",
+            "1970-01-01T00",
+        ] {
+            assert_eq!(hour_start_ms(h.as_bytes()), general_ms(&format!("{h}:00:00Z")), "{h}");
+        }
     }
 }

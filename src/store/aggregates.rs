@@ -632,7 +632,7 @@ impl<'a> ActivityColumns<'a> {
         self.hour.push(if hour.is_empty() {
             None
         } else {
-            hour_start_ms(hour.as_bytes()).or_else(|| parse_ms(&format!("{hour}:00:00Z")))
+            hour_start_ms(hour.as_bytes())
         });
         for (v, s) in self.strs.iter_mut().zip(&r.key[1..]) {
             v.push(s);
