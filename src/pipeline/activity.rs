@@ -10,11 +10,11 @@
 //!   already seen in the object; a hit only bumps counts and, when the time
 //!   moves, overwrites the stored time in place (ISO times of one format
 //!   have one length);
-//! * a new key appends its strings to one arena reused across objects, so
-//!   even a miss allocates nothing in the steady state.
+//! * a new key appends its strings to one arena, sized from the previous
+//!   object, so even a miss rarely allocates.
 //!
-//! The result, [`ActivityRows`], is one string arena and a row table: two
-//! allocations per object however many keys it has. The store merges the
+//! The result, [`ActivityRows`], is that string arena and a row table, handed
+//! over without a copy: two allocations per object however many keys it has. The store merges the
 //! rows of a whole commit batch before staging them (see
 //! `store::staging`).
 
@@ -51,6 +51,9 @@ pub struct Span {
 /// [`ActivityRows`]; read them through [`ActivityRows::iter`].
 #[derive(Debug, Clone, Copy)]
 pub struct ActivityRow {
+    /// [`key_fingerprint`] of the key, computed once by the worker and
+    /// reused by the committing thread's merge (`store::staging`).
+    hash: u64,
     key: [Span; 10],
     read_only: Option<bool>,
     events: u64,
@@ -104,12 +107,22 @@ impl ActivityRows {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = RowRef<'_>> + '_ {
-        self.rows.iter().map(|r| RowRef {
-            key: r.key.map(|sp| self.s(sp)),
-            read_only: r.read_only,
-            events: r.events,
-            first_seen: self.s(r.first),
-            last_seen: self.s(r.last),
+        self.iter_hashed().map(|(_, r)| r)
+    }
+
+    /// [`iter`](Self::iter) with each row's [`key_fingerprint`].
+    pub fn iter_hashed(&self) -> impl Iterator<Item = (u64, RowRef<'_>)> + '_ {
+        self.rows.iter().map(|r| {
+            (
+                r.hash,
+                RowRef {
+                    key: r.key.map(|sp| self.s(sp)),
+                    read_only: r.read_only,
+                    events: r.events,
+                    first_seen: self.s(r.first),
+                    last_seen: self.s(r.last),
+                },
+            )
         })
     }
 
@@ -153,7 +166,7 @@ fn half(s: &[u8], i: usize) -> u64 {
 /// 8 bytes instead of a call into libc's `memcmp` per string (the key has
 /// ten, compared on every record).
 #[inline(always)]
-fn short_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn short_eq(a: &[u8], b: &[u8]) -> bool {
     let n = a.len();
     if n != b.len() {
         return false;
@@ -176,7 +189,7 @@ fn short_eq(a: &[u8], b: &[u8]) -> bool {
 /// role session names inside ARNs, does not pile up in one chain. Rows that
 /// share a hash are told apart by comparing their strings.
 #[inline]
-fn key_fingerprint(key: &[&str; 10], read_only: Option<bool>) -> u64 {
+pub(crate) fn key_fingerprint(key: &[&str; 10], read_only: Option<bool>) -> u64 {
     const K: u64 = 0x9E37_79B9_7F4A_7C15;
     let mix = |h: u64, v: u64| (h ^ v).wrapping_mul(K).rotate_left(31);
     let mut h = match read_only {
@@ -388,6 +401,7 @@ impl ActivityAgg {
             let i = self.rows.len() as u32;
             self.next.push(self.index.insert(h, i).unwrap_or(NO_ROW));
             self.rows.push(ActivityRow {
+                hash: h,
                 key,
                 read_only: f.read_only,
                 events: 1,
@@ -410,17 +424,18 @@ impl ActivityAgg {
         }
     }
 
-    /// The rows so far; the aggregator is empty afterwards (its buffers
-    /// keep their capacity for the next object).
+    /// The rows so far; the aggregator is empty afterwards.
     pub fn take(&mut self) -> ActivityRows {
-        // Every span was written from a whole &str, so the arena is UTF-8.
-        let text = String::from_utf8(self.text.clone()).expect("arena holds whole UTF-8 strings");
-        let out = ActivityRows {
-            text,
-            rows: self.rows.clone(),
-        };
+        // The buffers are handed over rather than copied (a copy was 90
+        // instructions a record), and the next object starts with buffers of
+        // this one's size, so it rarely grows them.
+        let (text_len, rows_len) = (self.text.len(), self.rows.len());
+        let text = std::mem::replace(&mut self.text, Vec::with_capacity(text_len));
+        let rows = std::mem::replace(&mut self.rows, Vec::with_capacity(rows_len));
         self.clear();
-        out
+        // Every span was written from a whole &str, so the arena is UTF-8.
+        let text = String::from_utf8(text).expect("arena holds whole UTF-8 strings");
+        ActivityRows { text, rows }
     }
 
     /// Forgets the rows so far (after a failed object).

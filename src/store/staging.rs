@@ -25,7 +25,7 @@ use crate::pipeline::activity::{ActivityRows, RowRef};
 const MAGIC: &[u8; 4] = b"TWA1";
 const NONE: u32 = u32::MAX;
 
-use crate::pipeline::activity::ByHash;
+use crate::pipeline::activity::{ByHash, key_fingerprint, short_eq};
 
 #[derive(Debug, Clone, Copy)]
 struct Row {
@@ -99,11 +99,24 @@ impl ActivityTable {
 
     /// Adds one row, merging it into the row with the same key if any.
     pub fn add_row(&mut self, r: RowRef<'_>) {
-        let h = self.hasher.hash_one((&r.key, r.read_only));
+        self.add_hashed(key_fingerprint(&r.key, r.read_only), r)
+    }
+
+    /// [`add_row`](Self::add_row) for a row whose [`key_fingerprint`] is
+    /// `h`: the worker computed it already, and a second hash of the key
+    /// was a fifth of the merge's cost.
+    fn add_hashed(&mut self, h: u64, r: RowRef<'_>) {
+        debug_assert_eq!(h, key_fingerprint(&r.key, r.read_only));
         let mut at = self.row_index.get(&h).copied().unwrap_or(NONE);
         while at != NONE {
             let row = &self.rows[at as usize];
-            if row.read_only == r.read_only && row.key.iter().zip(&r.key).all(|(&id, s)| self.s(id) == *s) {
+            if row.read_only == r.read_only
+                && row
+                    .key
+                    .iter()
+                    .zip(&r.key)
+                    .all(|(&id, s)| short_eq(self.s(id).as_bytes(), s.as_bytes()))
+            {
                 break;
             }
             at = self.row_next[at as usize];
@@ -137,8 +150,8 @@ impl ActivityTable {
 
     /// Adds every row of an object.
     pub fn add(&mut self, rows: &ActivityRows) {
-        for r in rows.iter() {
-            self.add_row(r);
+        for (h, r) in rows.iter_hashed() {
+            self.add_hashed(h, r);
         }
     }
 
@@ -330,6 +343,61 @@ mod tests {
         assert_eq!(back.add_blob(&blob), Ok(2));
         assert_eq!(back.len(), 2);
         assert_eq!(back.iter().map(|r| r.events).sum::<u64>(), 14);
+    }
+
+    /// The committing thread merges an object's rows under the worker's
+    /// fingerprints, and a staged blob's rows under fingerprints computed
+    /// again from their strings: the two must agree, or the same key would
+    /// get two rows in one table.
+    #[test]
+    fn rows_from_a_worker_and_from_a_blob_merge_into_one_row_per_key() {
+        let doc = r#"{"Records":[
+            {"eventTime":"2026-10-05T14:10:00Z","eventSource":"s3.amazonaws.com","eventName":"GetObject","awsRegion":"eu-west-1","recipientAccountId":"111122223333","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/alice"},"sourceIPAddress":"192.0.2.1","userAgent":"aws-cli/2.15","readOnly":true},
+            {"eventTime":"2026-10-05T14:20:00Z","eventSource":"s3.amazonaws.com","eventName":"GetObject","awsRegion":"eu-west-1","recipientAccountId":"111122223333","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/alice"},"sourceIPAddress":"192.0.2.1","userAgent":"aws-cli/2.15","readOnly":true},
+            {"eventTime":"2026-10-05T14:11:00Z","eventSource":"s3.amazonaws.com","eventName":"PutObject","awsRegion":"eu-west-1","recipientAccountId":"111122223333","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/alice"},"sourceIPAddress":"192.0.2.1","userAgent":"aws-cli/2.15","readOnly":false}
+        ]}"#;
+        let mut buf = doc.as_bytes().to_vec();
+        let len = buf.len();
+        buf.resize(len + simd_json::INPUT_PADDING, 0);
+        let mut agg = crate::pipeline::activity::ActivityAgg::default();
+        crate::decode::Decoder::default()
+            .decode("t", &mut buf, len, |rec| agg.add(&rec))
+            .unwrap();
+        let rows = agg.take();
+        assert_eq!(rows.len(), 2);
+
+        let mut t = ActivityTable::default();
+        t.add(&rows);
+        let blob = t.encode();
+        t.add_blob(&blob).unwrap();
+        t.add(&rows);
+        let got: Vec<_> = {
+            let mut v: Vec<_> = t
+                .iter()
+                .map(|r| (r.key[4], r.read_only, r.events, r.first_seen, r.last_seen))
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(
+            got,
+            vec![
+                (
+                    "GetObject",
+                    Some(true),
+                    6,
+                    "2026-10-05T14:10:00Z",
+                    "2026-10-05T14:20:00Z"
+                ),
+                (
+                    "PutObject",
+                    Some(false),
+                    3,
+                    "2026-10-05T14:11:00Z",
+                    "2026-10-05T14:11:00Z"
+                ),
+            ]
+        );
     }
 
     #[test]
