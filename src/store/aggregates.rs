@@ -129,10 +129,6 @@ fn datetime_col(name: &str, ms: Vec<Option<i64>>) -> PolarsResult<Column> {
         .map(Column::from)
 }
 
-fn str_col(name: &str, v: Vec<String>) -> Column {
-    Column::new(name.into(), v)
-}
-
 /// The `date=` partition of an ISO 8601 time, borrowed: its date, or
 /// `unknown`. Validated by `day_of`, never sliced blindly (log content).
 fn partition_str(time: &str) -> &str {
@@ -684,17 +680,51 @@ const ALERT_STR_COLS: [&str; 14] = [
 ];
 
 /// Builds alert frames from rows selected with [`ALERT_COLUMNS`].
-#[derive(Default)]
+///
+/// Text goes from SQLite's row straight into polars' string builders: an
+/// owned `String` per cell, converted to a column afterwards, was a
+/// quarter of a full-pack flush (benches/compare run 4).
 pub struct AlertColumns {
     id: Vec<i64>,
     rank: Vec<i64>,
-    strs: [Vec<String>; 14],
+    strs: [StringChunkedBuilder; 14],
     /// Null when the flush leaves raw events out.
-    raw_event: Vec<Option<String>>,
+    raw_event: StringChunkedBuilder,
     event_time: Vec<Option<i64>>,
     detected_at: Vec<Option<i64>>,
     /// Correlation alerts' group, window and events (null for single events).
-    correlation: [Vec<Option<String>>; 4],
+    correlation: [StringChunkedBuilder; 4],
+}
+
+const ALERT_CORRELATION_COLS: [&str; 4] = ["group_key", "window_start", "window_end", "contributing_events"];
+
+impl Default for AlertColumns {
+    fn default() -> Self {
+        let b = |name: &str| StringChunkedBuilder::new(name.into(), 0);
+        AlertColumns {
+            id: Vec::new(),
+            rank: Vec::new(),
+            strs: ALERT_STR_COLS.map(b),
+            raw_event: b("raw_event"),
+            event_time: Vec::new(),
+            detected_at: Vec::new(),
+            correlation: ALERT_CORRELATION_COLS.map(b),
+        }
+    }
+}
+
+/// Column `i` of `r` as text (`None` for NULL), borrowed from the row.
+fn text_or_null<'r>(r: &'r rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Option<&'r str>> {
+    let v = r.get_ref(i)?;
+    v.as_str_or_null()
+        .map_err(|err| rusqlite::Error::FromSqlConversionFailure(i, v.data_type(), Box::new(err)))
+}
+
+/// Column `i` of `r` as text; NULL is an error, as for `String`.
+fn text<'r>(r: &'r rusqlite::Row<'_>, i: usize) -> rusqlite::Result<&'r str> {
+    let v = r.get_ref(i)?;
+    v.as_str()
+        .map_err(|err| rusqlite::Error::FromSqlConversionFailure(i, v.data_type(), Box::new(err)))
 }
 
 impl AlertColumns {
@@ -703,14 +733,14 @@ impl AlertColumns {
         self.rank.push(r.get(5)?);
         // Column positions in ALERT_COLUMNS of the string columns.
         let idx = [1, 2, 3, 4, 6, 8, 9, 10, 11, 12, 13, 14, 15, 16];
-        for (v, i) in self.strs.iter_mut().zip(idx) {
-            v.push(r.get(i)?);
+        for (b, i) in self.strs.iter_mut().zip(idx) {
+            b.append_value(text(r, i)?);
         }
-        self.raw_event.push(r.get(18)?);
-        self.event_time.push(parse_ms(&r.get::<_, String>(7)?));
-        self.detected_at.push(parse_ms(&r.get::<_, String>(17)?));
-        for (i, v) in self.correlation.iter_mut().enumerate() {
-            v.push(r.get(19 + i)?);
+        self.raw_event.append_option(text_or_null(r, 18)?);
+        self.event_time.push(parse_ms(text(r, 7)?));
+        self.detected_at.push(parse_ms(text(r, 17)?));
+        for (i, b) in self.correlation.iter_mut().enumerate() {
+            b.append_option(text_or_null(r, 19 + i)?);
         }
         Ok(())
     }
@@ -732,36 +762,29 @@ impl AlertColumns {
             source_ip,
             user_agent,
             object,
-        ] = self.strs;
-        let s = |i: usize, v: Vec<String>| str_col(ALERT_STR_COLS[i], v);
-        let cols = vec![
+        ] = self.strs.map(|b| b.finish().into_column());
+        let mut cols = vec![
             Column::new("id".into(), self.id),
-            s(0, rule_name),
-            s(1, rule_id),
-            s(2, title),
-            s(3, severity),
+            rule_name,
+            rule_id,
+            title,
+            severity,
             Column::new("severity_rank".into(), self.rank),
-            s(4, event_id),
+            event_id,
             datetime_col("event_time", self.event_time)?,
-            s(5, event_name),
-            s(6, event_source),
-            s(7, aws_region),
-            s(8, account_id),
-            s(9, principal_arn),
-            s(10, principal_type),
-            s(11, source_ip),
-            s(12, user_agent),
-            s(13, object),
+            event_name,
+            event_source,
+            aws_region,
+            account_id,
+            principal_arn,
+            principal_type,
+            source_ip,
+            user_agent,
+            object,
             datetime_col("detected_at", self.detected_at)?,
-            Column::new("raw_event".into(), self.raw_event),
+            self.raw_event.finish().into_column(),
         ];
-        let mut cols = cols;
-        for (name, v) in ["group_key", "window_start", "window_end", "contributing_events"]
-            .into_iter()
-            .zip(self.correlation)
-        {
-            cols.push(Column::new(name.into(), v));
-        }
+        cols.extend(self.correlation.map(|b| b.finish().into_column()));
         DataFrame::new(n, cols)
     }
 }
