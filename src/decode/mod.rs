@@ -19,7 +19,7 @@
 mod record;
 
 pub(crate) use record::any_scalar as record_any_scalar;
-pub use record::{Field, Leaf, Record};
+pub use record::{Field, FieldPath, Leaf, Record};
 
 use std::io::{BufRead, BufReader, Read};
 

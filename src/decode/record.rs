@@ -72,6 +72,38 @@ impl Field {
     }
 }
 
+/// A dotted field path compiled once (by the rules and correlations): its
+/// steps, and the indexed [`Field`] its first step names, if any. Reading
+/// it then skips looking the first name up again on every record, which
+/// was an eighth of the rule engine's cost with the full pack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldPath {
+    steps: Box<[Box<str>]>,
+    first: Option<Field>,
+}
+
+impl FieldPath {
+    /// `a.b.c` → the steps `a`, `b`, `c`.
+    pub fn parse(dotted: &str) -> FieldPath {
+        FieldPath::from_steps(dotted.split('.'))
+    }
+
+    pub fn from_steps<S: AsRef<str>>(steps: impl IntoIterator<Item = S>) -> FieldPath {
+        let steps: Box<[Box<str>]> = steps.into_iter().map(|s| Box::from(s.as_ref())).collect();
+        let first = steps.first().and_then(|s| Field::of(s));
+        FieldPath { steps, first }
+    }
+
+    pub fn steps(&self) -> &[Box<str>] {
+        &self.steps
+    }
+
+    /// The path as written, dotted.
+    pub fn dotted(&self) -> String {
+        self.steps.join(".")
+    }
+}
+
 /// One CloudTrail record, borrowed from the tape of its object.
 #[derive(Clone, Copy)]
 pub struct Record<'a> {
@@ -208,9 +240,23 @@ impl<'a> Record<'a> {
         }
     }
 
+    /// [`any_at`](Self::any_at) for a compiled path.
+    pub fn any_at_path(&self, path: &FieldPath, f: &mut dyn FnMut(Leaf<'a>) -> bool) -> bool {
+        match path.steps.split_first() {
+            Some((first, rest)) if self.is_object => {
+                let v = match path.first {
+                    Some(field) => self.fields[field as usize],
+                    None => self.root.get(&**first),
+                };
+                v.is_some_and(|v| visit(v, rest, f))
+            }
+            _ => visit(self.root, &path.steps, f),
+        }
+    }
+
     /// Whether the path reaches anything at all (even `null`).
-    pub fn exists<S: AsRef<str>>(&self, path: &[S]) -> bool {
-        self.any_at(path, &mut |_| true)
+    pub fn exists_path(&self, path: &FieldPath) -> bool {
+        self.any_at_path(path, &mut |_| true)
     }
 
     /// Calls `f` on every scalar value in the record, depth first, until it

@@ -130,6 +130,64 @@ fn record_paths_cross_arrays() {
     assert_eq!(seen, vec!["10.0.0.0/8", "0.0.0.0/0"]);
 }
 
+/// A compiled path reads what the same path given step by step reads:
+/// through the field index when its first step is an indexed field, by
+/// name otherwise, and the first of duplicated keys either way.
+#[test]
+fn compiled_paths_read_what_step_by_step_paths_read() {
+    let doc = br#"{"Records":[
+        {"eventName":"X","userIdentity":{"type":"Root","arn":"a"},"errorMessage":"denied","userIdentity":{"type":"IAMUser"},"tlsDetails":{"tlsVersion":"TLSv1.2"},"p":[{"c":1},{"c":true}]},
+        {"eventName":"Y"}
+    ]}"#;
+    let mut buf = Vec::new();
+    let len = read_object("o", &doc[..], 1 << 20, &mut buf).unwrap();
+    let paths = [
+        "userIdentity.type",
+        "userIdentity",
+        "errorMessage",
+        "tlsDetails.tlsVersion",
+        "p.c",
+        "eventName",
+        "missing.deeper",
+        "userIdentity.missing",
+    ];
+    let text = |l: Leaf<'_>| match l {
+        Leaf::Str(s) => s.to_owned(),
+        Leaf::U64(n) => n.to_string(),
+        Leaf::Bool(b) => b.to_string(),
+        Leaf::Container(_) => "{..}".to_owned(),
+        other => format!("{other:?}"),
+    };
+    let mut got = Vec::new();
+    Decoder::default()
+        .decode("o", &mut buf, len, |r| {
+            for p in paths {
+                let compiled = FieldPath::parse(p);
+                let steps: Vec<&str> = p.split('.').collect();
+                let (mut a, mut b) = (Vec::new(), Vec::new());
+                r.any_at_path(&compiled, &mut |l| {
+                    a.push(text(l));
+                    false
+                });
+                r.any_at(&steps, &mut |l| {
+                    b.push(text(l));
+                    false
+                });
+                assert_eq!(a, b, "{p}");
+                assert_eq!(r.exists_path(&compiled), !a.is_empty(), "{p}");
+                got.push(a.join(","));
+            }
+        })
+        .unwrap();
+    assert_eq!(
+        got,
+        [
+            "Root", "{..}", "denied", "TLSv1.2", "1,true", "X", "", "", //
+            "", "", "", "", "", "Y", "", "",
+        ]
+    );
+}
+
 /// The reason text of a JSON failure.
 fn json_reason_of(input: &[u8]) -> String {
     match ids(input) {

@@ -55,7 +55,7 @@ use serde_yaml_ng::{Mapping, Value as Yaml};
 
 use super::sigma::line_of;
 use super::{Level, RuleError};
-use crate::decode::{Leaf, Record};
+use crate::decode::{FieldPath, Leaf, Record};
 
 /// What a correlation counts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -171,9 +171,9 @@ pub struct Correlation {
     pub generate: bool,
     pub tests: CorrelationTests,
     /// Per referenced rule, per group-by field: the path to read.
-    pub(crate) group_paths: Vec<Vec<Vec<String>>>,
+    pub(crate) group_paths: Vec<Vec<FieldPath>>,
     /// Per referenced rule: the path of the `value_count` field.
-    pub(crate) value_paths: Vec<Vec<String>>,
+    pub(crate) value_paths: Vec<Option<FieldPath>>,
 }
 
 impl Correlation {
@@ -202,10 +202,7 @@ impl Correlation {
 
     /// The `value_count` field of a record matched by the rule at `pos`.
     pub fn value(&self, pos: usize, rec: &Record<'_>) -> Option<String> {
-        match self.value_paths.get(pos) {
-            Some(p) if !p.is_empty() => first_text(rec, p),
-            _ => None,
-        }
+        first_text(rec, self.value_paths.get(pos)?.as_ref()?)
     }
 
     /// The fields the correlation reads (group-by, then the counted field).
@@ -220,9 +217,9 @@ impl Correlation {
 
 /// The first scalar at `path`, as text (numbers and booleans in their JSON
 /// form); `None` if absent or null.
-fn first_text(rec: &Record<'_>, path: &[String]) -> Option<String> {
+fn first_text(rec: &Record<'_>, path: &FieldPath) -> Option<String> {
     let mut out = None;
-    rec.any_at(path, &mut |leaf| {
+    rec.any_at_path(path, &mut |leaf| {
         out = match leaf {
             Leaf::Str(s) => Some(s.to_owned()),
             Leaf::I64(n) => Some(n.to_string()),
@@ -515,18 +512,18 @@ impl Correlation {
     /// Computes the per-rule field paths once references are resolved;
     /// `names` are the referenced rules' names and ids, parallel to `rules`.
     pub(crate) fn bind_fields(&mut self, names: &[(String, String)]) -> Result<(), String> {
-        let resolve = |field: &str, pos: usize| -> Result<Vec<String>, String> {
+        let resolve = |field: &str, pos: usize| -> Result<FieldPath, String> {
             if let Some((_, per_rule)) = self.aliases.iter().find(|(a, _)| a == field) {
                 let (name, id) = &names[pos];
                 let hit = per_rule.iter().find(|(r, _)| r == name || (!id.is_empty() && r == id));
                 return match hit {
-                    Some((_, f)) => Ok(f.split('.').map(str::to_owned).collect()),
+                    Some((_, f)) => Ok(FieldPath::parse(f)),
                     None => Err(format!(
                         "alias `{field}` does not say which field of rule `{name}` to use"
                     )),
                 };
             }
-            Ok(field.split('.').map(str::to_owned).collect())
+            Ok(FieldPath::parse(field))
         };
         let mut group_paths = Vec::new();
         let mut value_paths = Vec::new();
@@ -538,8 +535,8 @@ impl Correlation {
                     .collect::<Result<Vec<_>, _>>()?,
             );
             value_paths.push(match &self.kind {
-                CorrKind::ValueCount { field } => resolve(field, pos)?,
-                _ => Vec::new(),
+                CorrKind::ValueCount { field } => Some(resolve(field, pos)?),
+                _ => None,
             });
         }
         self.group_paths = group_paths;

@@ -14,7 +14,7 @@ use super::pattern::{self, StrPattern, Token};
 use crate::decode::{Leaf, Record};
 
 /// A field path split on dots.
-pub type Path = Vec<Box<str>>;
+pub type Path = crate::decode::FieldPath;
 
 /// One value test.
 #[derive(Debug, Clone)]
@@ -108,7 +108,7 @@ pub fn compile_field(key: &str, value: &Yaml, placeholders: &Placeholders) -> Re
             "a field name is required before the modifiers (keyword lists use a YAML list, not a map)",
         ));
     }
-    let path: Path = field.split('.').map(Box::from).collect();
+    let path = Path::parse(&field);
     let values: Vec<&Yaml> = match value {
         Yaml::Sequence(items) => items.iter().collect(),
         other => vec![other],
@@ -400,10 +400,7 @@ fn compile_special(
             let Some(text) = scalar_text(v) else {
                 return Err(err(key, "`fieldref` takes a field name"));
             };
-            out.push(ValueMatcher::FieldRef(
-                text.split('.').map(Box::from).collect(),
-                m.cased,
-            ));
+            out.push(ValueMatcher::FieldRef(Path::parse(&text), m.cased));
         }
         op => {
             let n = match v {
@@ -564,7 +561,7 @@ impl ValueMatcher {
                 with_leaf_text(leaf, |t| t.parse::<IpAddr>().is_ok_and(|ip| net.contains(&ip))).unwrap_or(false)
             }
             ValueMatcher::FieldRef(path, cased) => with_leaf_text(leaf, |t| {
-                rec.any_at(path, &mut |other| {
+                rec.any_at_path(path, &mut |other| {
                     with_leaf_text(other, |o| if *cased { o == t } else { o.eq_ignore_ascii_case(t) }).unwrap_or(false)
                 })
             })
@@ -572,12 +569,12 @@ impl ValueMatcher {
         }
     }
 
-    fn matches(&self, path: &[Box<str>], rec: &Record<'_>) -> bool {
+    fn matches(&self, path: &Path, rec: &Record<'_>) -> bool {
         match self {
-            ValueMatcher::Null => !rec.exists(path) || rec.any_at(path, &mut |l| matches!(l, Leaf::Null)),
-            ValueMatcher::Exists(want) => rec.exists(path) == *want,
+            ValueMatcher::Null => !rec.exists_path(path) || rec.any_at_path(path, &mut |l| matches!(l, Leaf::Null)),
+            ValueMatcher::Exists(want) => rec.exists_path(path) == *want,
             ValueMatcher::Any(alts) => alts.iter().any(|a| a.matches(path, rec)),
-            _ => rec.any_at(path, &mut |l| self.matches_leaf(l, rec)),
+            _ => rec.any_at_path(path, &mut |l| self.matches_leaf(l, rec)),
         }
     }
 }
@@ -595,7 +592,7 @@ impl FieldCond {
     pub fn referenced_fields(&self) -> Vec<String> {
         fn walk(m: &ValueMatcher, out: &mut Vec<String>) {
             match m {
-                ValueMatcher::FieldRef(path, _) => out.push(path.join(".")),
+                ValueMatcher::FieldRef(path, _) => out.push(path.dotted()),
                 ValueMatcher::Any(alts) => alts.iter().for_each(|a| walk(a, out)),
                 _ => {}
             }
