@@ -17,6 +17,7 @@
 //!    the tape. Nothing is copied out of the buffer unless a rule fires.
 
 mod record;
+mod render;
 
 pub(crate) use record::any_scalar as record_any_scalar;
 pub use record::{Field, FieldPath, Leaf, Record};

@@ -265,9 +265,13 @@ impl<'a> Record<'a> {
         any_scalar(self.root, f)
     }
 
-    /// Compact JSON text of the record (allocates; only for alerts).
+    /// Compact JSON text of the record (allocates; only for alerts), byte
+    /// for byte what simd-json's `encode()` writes (see `decode::render`).
     pub fn to_json(&self) -> String {
-        self.root.encode()
+        let mut out = Vec::with_capacity(2048);
+        super::render::write_value(&mut out, self.root);
+        // Tape strings are UTF-8 and escapes are ASCII.
+        String::from_utf8(out).expect("rendered JSON is UTF-8")
     }
 }
 
