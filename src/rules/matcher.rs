@@ -56,6 +56,11 @@ pub struct FieldCond {
     pub path: Path,
     pub matchers: Vec<ValueMatcher>,
     pub all: bool,
+    /// Whether the values are ORed and each one tests leaves only (no
+    /// `null` or `exists`, which look at absence): then the path is walked
+    /// once and every leaf tried against every value, instead of one walk
+    /// per value (rules list several names under one field).
+    one_walk: bool,
 }
 
 /// A search identifier's body.
@@ -124,11 +129,13 @@ pub fn compile_field(key: &str, value: &Yaml, placeholders: &Placeholders) -> Re
     for v in values {
         compile_value(key, &spec, v, placeholders, &mut matchers)?;
     }
+    let one_walk = !spec.all && matchers.iter().all(ValueMatcher::tests_leaves_only);
     Ok(FieldCond {
         field,
         path,
         matchers,
         all: spec.all,
+        one_walk,
     })
 }
 
@@ -537,6 +544,17 @@ fn leaf_number(leaf: Leaf<'_>) -> Option<f64> {
 }
 
 impl ValueMatcher {
+    /// Whether [`matches`](Self::matches) is "some leaf at the path passes
+    /// [`matches_leaf`](Self::matches_leaf)": true but for `null` and
+    /// `exists`, which also look at whether the path reaches anything.
+    fn tests_leaves_only(&self) -> bool {
+        match self {
+            ValueMatcher::Null | ValueMatcher::Exists(_) => false,
+            ValueMatcher::Any(alts) => alts.iter().all(ValueMatcher::tests_leaves_only),
+            _ => true,
+        }
+    }
+
     /// Tests one leaf. Containers are searched value by value.
     fn matches_leaf(&self, leaf: Leaf<'_>, rec: &Record<'_>) -> bool {
         if let Leaf::Container(v) = leaf {
@@ -581,6 +599,11 @@ impl ValueMatcher {
 
 impl FieldCond {
     pub fn matches(&self, rec: &Record<'_>) -> bool {
+        if self.one_walk {
+            return rec.any_at_path(&self.path, &mut |l| {
+                self.matchers.iter().any(|m| m.matches_leaf(l, rec))
+            });
+        }
         if self.all {
             self.matchers.iter().all(|m| m.matches(&self.path, rec))
         } else {
@@ -678,5 +701,86 @@ mod tests {
         );
         let e = expand("k", "%nope%", &ph).unwrap_err();
         assert!(e.reason.contains("placeholder `%nope%`"));
+    }
+
+    /// A condition whose values are ORed walks its path once and tries
+    /// every value on every leaf; it must decide as one walk per value
+    /// does, on strings, numbers, arrays, containers, absent fields and
+    /// alternatives (`windash`, `|re`, `|fieldref`).
+    #[test]
+    fn one_walk_per_condition_decides_as_one_walk_per_value() {
+        let conds = [
+            ("eventName", "[GetObject, PutObject]"),
+            ("requestParameters.items.cidrIp|contains", "['0.0.0.0', '::/0']"),
+            (
+                "requestParameters.items.cidrIp|cidr",
+                "['10.0.0.0/8', '192.168.0.0/16']",
+            ),
+            ("requestParameters.port", "[22, 3389]"),
+            ("requestParameters.port|gte", "1024"),
+            ("requestParameters", "['*ssh*', x]"),
+            ("tags|startswith", "[prod, stage]"),
+            ("userAgent|windash|contains", "['-enc', '/c']"),
+            ("eventSource|re", "['^s3\\.', '^ec2']"),
+            ("sourceIPAddress|fieldref", "[userIdentity.ip, requestParameters.ip]"),
+            ("missing.field", "[a, b]"),
+        ];
+        let docs = [
+            r#"{"eventName":"GetObject","eventSource":"s3.amazonaws.com","sourceIPAddress":"1.2.3.4","userIdentity":{"ip":"1.2.3.4"},"userAgent":"cmd /c x"}"#,
+            r#"{"eventName":"putobject","eventSource":"ec2.amazonaws.com","requestParameters":{"port":3389,"ip":"9.9.9.9","items":[{"cidrIp":"10.1.2.3"},{"cidrIp":"0.0.0.0/0"}]},"tags":["dev","stage-1"],"sourceIPAddress":"9.9.9.9"}"#,
+            r#"{"eventName":["A","PutObject"],"requestParameters":{"port":"8080","items":[],"note":"an ssh key"},"tags":"production","userAgent":"x -enc y"}"#,
+            r#"{"eventName":null,"requestParameters":{"port":22.0,"items":{"cidrIp":"192.168.1.1"}},"tags":[],"eventSource":"iam.amazonaws.com"}"#,
+            r#"{"eventVersion":"1.08","other":1}"#,
+        ];
+        let yaml = |v: &str| serde_yaml_ng::from_str::<Yaml>(v).unwrap();
+        let mut grid = Vec::new();
+        for (key, values) in conds {
+            let mut row = String::new();
+            let fast = compile_field(key, &yaml(values), &Placeholders::new()).unwrap();
+            assert!(fast.one_walk, "{key}");
+            let slow = FieldCond {
+                one_walk: false,
+                ..fast.clone()
+            };
+            for doc in docs {
+                let mut buf = doc.as_bytes().to_vec();
+                let len = buf.len();
+                buf.resize(len + simd_json::INPUT_PADDING, 0);
+                crate::decode::Decoder::default()
+                    .decode("t", &mut buf, len, |rec| {
+                        let got = fast.matches(&rec);
+                        assert_eq!(got, slow.matches(&rec), "{key}: {values} on {doc}");
+                        row.push(if got { 'x' } else { '.' });
+                    })
+                    .unwrap();
+            }
+            grid.push(format!("{key}: {row}"));
+        }
+        // Which documents each condition matches.
+        assert_eq!(
+            grid,
+            [
+                "eventName: xxx..",
+                "requestParameters.items.cidrIp|contains: .x...",
+                "requestParameters.items.cidrIp|cidr: .x.x.",
+                "requestParameters.port: .x.x.",
+                "requestParameters.port|gte: .xx..",
+                "requestParameters: ..x..",
+                "tags|startswith: .xx..",
+                "userAgent|windash|contains: x.x..",
+                "eventSource|re: xx...",
+                "sourceIPAddress|fieldref: xx...",
+                "missing.field: .....",
+            ]
+        );
+        // `null`, `exists` and `|all` keep one walk per value.
+        for (key, values) in [("a", "[null, x]"), ("a|exists", "true"), ("a|all", "[x, y]")] {
+            assert!(
+                !compile_field(key, &yaml(values), &Placeholders::new())
+                    .unwrap()
+                    .one_walk,
+                "{key}"
+            );
+        }
     }
 }
