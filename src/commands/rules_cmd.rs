@@ -89,10 +89,17 @@ pub fn run(args: RulesArgs) -> anyhow::Result<ExitCode> {
             if !emit(&t)? {
                 return Ok(ExitCode::SUCCESS);
             }
-            let (by_name, by_source, always) = set.index_stats();
+            let stats = set.index_stats();
+            let by: Vec<String> = stats
+                .by_field
+                .iter()
+                .map(|(field, n)| format!("{n} by {field}"))
+                .collect();
             eprintln!(
-                "{} rules: {by_name} dispatched by eventName, {by_source} by eventSource, {always} on every record; {} correlations",
+                "{} rules: dispatched {}, {} on every record; {} correlations",
                 set.len(),
+                by.join(", "),
+                stats.always,
                 set.correlations().len()
             );
             Ok(ExitCode::SUCCESS)

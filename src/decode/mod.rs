@@ -20,7 +20,7 @@ mod record;
 mod render;
 
 pub(crate) use record::any_scalar as record_any_scalar;
-pub use record::{Field, FieldPath, Leaf, Record};
+pub use record::{Field, FieldPath, Leaf, PathValue, Record};
 
 use std::io::{BufRead, BufReader, Read};
 

@@ -104,6 +104,14 @@ impl FieldPath {
     }
 }
 
+/// What a path holds, as [`Record::dispatch_value`] sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PathValue<'a> {
+    Missing,
+    Str(&'a str),
+    Other,
+}
+
 /// One CloudTrail record, borrowed from the tape of its object.
 #[derive(Clone, Copy)]
 pub struct Record<'a> {
@@ -252,6 +260,28 @@ impl<'a> Record<'a> {
             }
             _ => visit(self.root, &path.steps, f),
         }
+    }
+
+    /// What the path holds, for rule dispatch: nothing, exactly one string
+    /// (the common case), or anything else (several values, a number, a
+    /// container...), which a matcher may still match by its text.
+    pub fn dispatch_value(&self, path: &FieldPath) -> PathValue<'a> {
+        if let (Some(field), [_], true) = (path.first, &*path.steps, self.is_object) {
+            // A top-level indexed field: read it directly.
+            return match self.fields[field as usize] {
+                None => PathValue::Missing,
+                Some(v) => v.into_string().map_or(PathValue::Other, PathValue::Str),
+            };
+        }
+        let mut out = PathValue::Missing;
+        self.any_at_path(path, &mut |leaf| {
+            out = match (out, leaf) {
+                (PathValue::Missing, Leaf::Str(s)) => PathValue::Str(s),
+                _ => PathValue::Other,
+            };
+            matches!(out, PathValue::Other)
+        });
+        out
     }
 
     /// Whether the path reaches anything at all (even `null`).

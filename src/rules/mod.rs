@@ -29,7 +29,7 @@ pub use matcher::Placeholders;
 use matcher::Search;
 pub use selftest::{TestOutcome, run_rule_tests};
 
-use crate::decode::Record;
+use crate::decode::{FieldPath, PathValue, Record};
 
 /// The rules shipped in `rules/`, embedded at build time as the default set.
 static EMBEDDED: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/rules");
@@ -236,21 +236,86 @@ pub struct LoadOptions {
     pub placeholders: Placeholders,
 }
 
-/// The dispatch index: ASCII-lowercased eventName/eventSource values of the
-/// rules, as bytes → rule indices. Probed twice per record, so a record's
-/// value is lowercased into a stack buffer and looked up without a UTF-8
-/// check (see [`lower`]), with a fast non-cryptographic hasher (the keys
-/// come from the rules, not from log content).
+/// A dispatch index's map: ASCII-lowercased values of the rules, as bytes →
+/// rule indices. Probed on every record, so a record's value is lowercased
+/// into a stack buffer and looked up without a UTF-8 check (see [`lower`]),
+/// with a fast non-cryptographic hasher (the keys come from the rules, not
+/// from log content).
 type DispatchIndex = HashMap<Box<[u8]>, Vec<usize>, foldhash::fast::FixedState>;
+
+/// The rules that require one field to equal one of some exact values
+/// (case-insensitively), by value.
+///
+/// A record whose field is one string runs the rules of that value only;
+/// one without the field runs none of them, since each requires it. Any
+/// other value (an array, a number...) runs them all: a matcher can still
+/// match an element, or a number by its text, and dispatch must never
+/// change a result.
+#[derive(Debug, Clone)]
+struct Dispatch {
+    field: String,
+    path: FieldPath,
+    by_value: DispatchIndex,
+    /// `key_lens[n]` when some key is `n` bytes long: a value of any other length is not
+    /// lowercased and looked up at all. User agents are long, and the one
+    /// rule keyed on them wants `TruffleHog`.
+    key_lens: [bool; DISPATCH_KEY_MAX + 1],
+    /// Every rule of the index, in rule order.
+    all: Vec<usize>,
+}
+
+impl Dispatch {
+    fn new(field: &str) -> Dispatch {
+        Dispatch {
+            field: field.to_owned(),
+            path: FieldPath::parse(field),
+            by_value: DispatchIndex::default(),
+            key_lens: [false; DISPATCH_KEY_MAX + 1],
+            all: Vec::new(),
+        }
+    }
+
+    /// The rules for a record whose field is the string `v`.
+    fn rules_for(&self, v: &str, buf: &mut [u8; DISPATCH_KEY_MAX]) -> Option<&[usize]> {
+        if self.key_lens.get(v.len()) != Some(&true) {
+            return None;
+        }
+        self.by_value.get(lower(v, buf)?).map(Vec::as_slice)
+    }
+}
+
+/// The fields tried first for a rule's dispatch: every CloudTrail record
+/// has both, and they split the rules best.
+const DISPATCH_FIRST: [&str; 2] = ["eventName", "eventSource"];
+
+/// The longest dispatch key, in bytes (a record's value is lowercased into a
+/// stack buffer of this size).
+const DISPATCH_KEY_MAX: usize = 128;
 
 /// A compiled, indexed rule set.
 #[derive(Debug, Clone, Default)]
 pub struct RuleSet {
     rules: Vec<Rule>,
     correlations: Vec<Correlation>,
-    by_event_name: DispatchIndex,
-    by_event_source: DispatchIndex,
+    /// eventName, eventSource, then any other field that some rule pins.
+    dispatch: Vec<Dispatch>,
     unindexed: Vec<usize>,
+}
+
+/// How a rule set is dispatched (`trailwatch rules list` prints it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexStats {
+    /// Per dispatch field, in probing order: how many rules it dispatches.
+    pub by_field: Vec<(String, usize)>,
+    /// Rules run on every record.
+    pub always: usize,
+}
+
+impl IndexStats {
+    /// How many rules `field` dispatches (0 when it is not a dispatch field).
+    pub fn by(&self, field: &str) -> usize {
+        self.by_field.iter().find(|(f, _)| f == field).map_or(0, |(_, n)| *n)
+    }
 }
 
 impl RuleSet {
@@ -413,18 +478,41 @@ impl RuleSet {
             correlations,
             ..RuleSet::default()
         };
+        set.dispatch = DISPATCH_FIRST.iter().map(|f| Dispatch::new(f)).collect();
         for (i, r) in set.rules.iter().enumerate() {
-            if let Some(names) = r.required_values("eventName") {
-                for n in dedup(names) {
-                    set.by_event_name.entry(n.into_bytes().into()).or_default().push(i);
-                }
-            } else if let Some(sources) = r.required_values("eventSource") {
-                for s in dedup(sources) {
-                    set.by_event_source.entry(s.into_bytes().into()).or_default().push(i);
-                }
-            } else {
+            // eventName, else eventSource, else the first field of the rule
+            // that it pins to exact values (`userIdentity.type: Root`). Not
+            // by a value longer than `lower` takes: no record would find it.
+            let pinned = DISPATCH_FIRST
+                .iter()
+                .map(|f| (*f).to_owned())
+                .chain(r.fields())
+                .find_map(|f| {
+                    let values = r.required_values(&f)?;
+                    values
+                        .iter()
+                        .all(|v| v.len() <= DISPATCH_KEY_MAX)
+                        .then_some((f, values))
+                });
+            let Some((field, values)) = pinned else {
                 set.unindexed.push(i);
+                continue;
+            };
+            let d = match set.dispatch.iter().position(|d| d.field == field) {
+                Some(d) => d,
+                None => {
+                    set.dispatch.push(Dispatch::new(&field));
+                    set.dispatch.len() - 1
+                }
+            };
+            let d = &mut set.dispatch[d];
+            for v in dedup(values) {
+                if let Some(l) = d.key_lens.get_mut(v.len()) {
+                    *l = true;
+                }
+                d.by_value.entry(v.into_bytes().into()).or_default().push(i);
             }
+            d.all.push(i);
         }
         set
     }
@@ -446,57 +534,41 @@ impl RuleSet {
         self.rules.is_empty()
     }
 
-    /// How many rules the index dispatches by eventName, by eventSource, and
-    /// on every record.
-    pub fn index_stats(&self) -> (usize, usize, usize) {
-        let count = |m: &DispatchIndex| {
-            let mut v: Vec<usize> = m.values().flatten().copied().collect();
-            v.sort_unstable();
-            v.dedup();
-            v.len()
-        };
-        (
-            count(&self.by_event_name),
-            count(&self.by_event_source),
-            self.unindexed.len(),
-        )
+    /// How many rules each dispatch field dispatches, and how many run on
+    /// every record.
+    pub fn index_stats(&self) -> IndexStats {
+        IndexStats {
+            by_field: self.dispatch.iter().map(|d| (d.field.clone(), d.all.len())).collect(),
+            always: self.unindexed.len(),
+        }
     }
 
     /// Calls `on_match` with every rule that matches `rec`, in rule order
     /// within each dispatch bucket. Pure: no I/O, no allocation.
     pub fn evaluate<'s>(&'s self, rec: &Record<'_>, mut on_match: impl FnMut(&'s Rule)) {
-        let mut buf = [0u8; 128];
-        if !self.by_event_name.is_empty() {
-            if let Some(ids) = rec
-                .str("eventName")
-                .and_then(|n| lower(n, &mut buf))
-                .and_then(|k| self.by_event_name.get(k))
-            {
-                for &i in ids {
-                    if self.rules[i].matches(rec) {
-                        on_match(&self.rules[i]);
-                    }
+        let mut buf = [0u8; DISPATCH_KEY_MAX];
+        let mut run = |ids: &[usize]| {
+            for &i in ids {
+                if self.rules[i].matches(rec) {
+                    on_match(&self.rules[i]);
                 }
             }
-        }
-        if !self.by_event_source.is_empty() {
-            if let Some(ids) = rec
-                .str("eventSource")
-                .and_then(|n| lower(n, &mut buf))
-                .and_then(|k| self.by_event_source.get(k))
-            {
-                for &i in ids {
-                    if self.rules[i].matches(rec) {
-                        on_match(&self.rules[i]);
+        };
+        for d in &self.dispatch {
+            if d.all.is_empty() {
+                continue;
+            }
+            match rec.dispatch_value(&d.path) {
+                PathValue::Missing => {}
+                PathValue::Str(v) => {
+                    if let Some(ids) = d.rules_for(v, &mut buf) {
+                        run(ids);
                     }
                 }
+                PathValue::Other => run(&d.all),
             }
         }
-        for &i in &self.unindexed {
-            if self.rules[i].matches(rec) {
-                on_match(&self.rules[i]);
-            }
-        }
+        run(&self.unindexed);
     }
 }
 
@@ -584,7 +656,7 @@ fn dedup(mut v: Vec<String>) -> Vec<String> {
 /// case-insensitive Sigma match compares ASCII case-insensitively. (This
 /// runs on every record; checking ASCII and UTF-8 first cost as much as
 /// the lookup.)
-fn lower<'b>(s: &str, buf: &'b mut [u8; 128]) -> Option<&'b [u8]> {
+fn lower<'b>(s: &str, buf: &'b mut [u8; DISPATCH_KEY_MAX]) -> Option<&'b [u8]> {
     let b = s.as_bytes();
     let out = buf.get_mut(..b.len())?;
     for (o, &c) in out.iter_mut().zip(b) {

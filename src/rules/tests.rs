@@ -160,16 +160,96 @@ fn fieldref_compares_two_fields() {
 #[test]
 fn index_dispatches_by_event_name_without_changing_results() {
     let s = rule("  sel:\n    eventName: [A, B]\n  other:\n    x: 1\n  condition: sel and not other");
-    assert_eq!(s.index_stats(), (1, 0, 0));
+    assert_eq!(stats(&s), (1, 0, 0));
     assert!(fires(&s, r#"{"eventName":"a"}"#));
     assert!(!fires(&s, r#"{"eventName":"C"}"#));
     let s = rule("  sel:\n    eventName: A\n  or_this:\n    x: 1\n  condition: sel or or_this");
-    assert_eq!(
-        s.index_stats(),
-        (0, 0, 1),
-        "an OR branch without eventName cannot be indexed"
-    );
+    assert_eq!(stats(&s), (0, 0, 1), "an OR branch without eventName cannot be indexed");
     assert!(fires(&s, r#"{"eventName":"Z","x":1}"#));
+}
+
+/// (by eventName, by eventSource, on every record).
+fn stats(s: &RuleSet) -> (usize, usize, usize) {
+    let st = s.index_stats();
+    (st.by("eventName"), st.by("eventSource"), st.always)
+}
+
+/// Rules that pin neither eventName nor eventSource are dispatched by the
+/// first field they pin (the root-usage rules by `userIdentity.type`); a
+/// value that is not one plain string runs them all, so that dispatch never
+/// changes a result.
+#[test]
+fn rules_without_event_name_dispatch_by_a_field_they_pin() {
+    let s = set(concat!(
+        "title: root\nname: root\nlogsource: {product: aws, service: cloudtrail}\n",
+        "detection:\n  sel:\n    userIdentity.type: Root\n  filter:\n    eventType: AwsServiceEvent\n",
+        "  condition: sel and not filter\n",
+        "---\n",
+        "title: seven\nname: seven\nlogsource: {product: aws, service: cloudtrail}\n",
+        "detection:\n  sel:\n    userIdentity.type: '7'\n  condition: sel\n",
+    ));
+    let st = s.index_stats();
+    assert_eq!(
+        st.by_field,
+        [
+            ("eventName".to_owned(), 0),
+            ("eventSource".to_owned(), 0),
+            ("userIdentity.type".to_owned(), 2)
+        ]
+    );
+    assert_eq!(st.always, 0);
+    let hits = |json: &str| {
+        let mut buf = Vec::new();
+        let len = read_object("e", json.as_bytes(), 1 << 20, &mut buf).unwrap();
+        let mut names = Vec::new();
+        Decoder::default()
+            .decode("e", &mut buf, len, |r| {
+                s.evaluate(&r, |rule| names.push(rule.name.clone()))
+            })
+            .unwrap();
+        names.join(",")
+    };
+    assert_eq!(hits(r#"{"eventName":"X","userIdentity":{"type":"ROOT"}}"#), "root");
+    assert_eq!(hits(r#"{"eventName":"X","userIdentity":{"type":"IAMUser"}}"#), "");
+    assert_eq!(hits(r#"{"eventName":"X","userIdentity":{"arn":"a"}}"#), "");
+    assert_eq!(
+        hits(r#"{"eventName":"X","userIdentity":{"type":"Root"},"eventType":"AwsServiceEvent"}"#),
+        ""
+    );
+    // Not one plain string: every rule of the index runs.
+    assert_eq!(
+        hits(r#"{"eventName":"X","userIdentity":{"type":["IAMUser","Root"]}}"#),
+        "root"
+    );
+    assert_eq!(hits(r#"{"eventName":"X","userIdentity":{"type":7}}"#), "seven");
+    assert_eq!(
+        hits(r#"{"eventName":"X","userIdentity":[{"type":"root"},{"type":"7"}]}"#),
+        "root,seven"
+    );
+}
+
+/// Regression: a value longer than the dispatch buffer (128 bytes) is
+/// never looked up, so a rule keyed on such a value would never have run.
+/// It is dispatched by another field it pins, or on every record.
+#[test]
+fn a_rule_pinning_a_value_longer_than_the_dispatch_buffer_still_fires() {
+    let ua = format!("Mozilla/5.0 {}", "x".repeat(150));
+    let s = rule(&format!("  sel:\n    userAgent: '{ua}'\n  condition: sel"));
+    assert_eq!(s.index_stats().by("userAgent"), 0);
+    assert_eq!(s.index_stats().always, 1);
+    assert!(fires(
+        &s,
+        &format!(r#"{{"eventName":"X","userAgent":"{}"}}"#, ua.to_uppercase())
+    ));
+    assert!(!fires(&s, r#"{"eventName":"X","userAgent":"Mozilla/5.0"}"#));
+    let s = rule(&format!(
+        "  sel:\n    userAgent: '{ua}'\n    userIdentity.type: IAMUser\n  condition: sel"
+    ));
+    assert_eq!(s.index_stats().by("userIdentity.type"), 1);
+    assert!(fires(
+        &s,
+        &format!(r#"{{"eventName":"X","userAgent":"{ua}","userIdentity":{{"type":"IAMUser"}}}}"#)
+    ));
 }
 
 #[test]
@@ -786,7 +866,7 @@ fn expanded_event_names_still_dispatch_by_index() {
         "  sel:\n    eventName|expand: '%watched%'\n  condition: sel",
         &[("watched", &["DeleteTrail", "StopLogging"])],
     );
-    assert_eq!(s.index_stats(), (1, 0, 0));
+    assert_eq!(stats(&s), (1, 0, 0));
     assert!(fires(&s, r#"{"eventName":"StopLogging"}"#));
     assert!(!fires(&s, r#"{"eventName":"StartLogging"}"#));
 }
