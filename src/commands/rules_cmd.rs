@@ -94,6 +94,12 @@ pub fn run(args: RulesArgs) -> anyhow::Result<ExitCode> {
                 .by_field
                 .iter()
                 .map(|(field, n)| format!("{n} by {field}"))
+                .chain(
+                    stats
+                        .by_presence
+                        .iter()
+                        .map(|(field, n)| format!("{n} when {field} is present")),
+                )
                 .collect();
             eprintln!(
                 "{} rules: dispatched {}, {} on every record; {} correlations",

@@ -98,6 +98,12 @@ impl FieldPath {
         &self.steps
     }
 
+    /// Whether the path is one indexed top-level field: reading it is an
+    /// array read.
+    pub fn is_indexed_field(&self) -> bool {
+        self.first.is_some() && self.steps.len() == 1
+    }
+
     /// The path as written, dotted.
     pub fn dotted(&self) -> String {
         self.steps.join(".")

@@ -598,6 +598,12 @@ impl ValueMatcher {
 }
 
 impl FieldCond {
+    /// Whether the condition can only hold when its path reaches a value:
+    /// every value it tests is a test of leaves (not `null`, not `exists`).
+    pub fn needs_a_value(&self) -> bool {
+        self.matchers.iter().all(ValueMatcher::tests_leaves_only)
+    }
+
     pub fn matches(&self, rec: &Record<'_>) -> bool {
         if self.one_walk {
             return rec.any_at_path(&self.path, &mut |l| {

@@ -159,6 +159,23 @@ impl Rule {
         self.required(&self.cond, field)
     }
 
+    /// Whether the condition can only hold on a record where `field`
+    /// reaches some value: every way to satisfy it tests that field's
+    /// leaves (`errorCode|startswith: AccessDenied`).
+    fn requires_field(&self, c: &Cond, field: &str) -> bool {
+        match c {
+            Cond::Search(i) => match &self.searches[*i] {
+                Search::Maps(maps) => maps
+                    .iter()
+                    .all(|conds| conds.iter().any(|fc| fc.field == field && fc.needs_a_value())),
+                Search::Keywords { .. } => false,
+            },
+            Cond::Not(_) => false,
+            Cond::And(xs) => xs.iter().any(|x| self.requires_field(x, field)),
+            Cond::Or(xs) => xs.iter().all(|x| self.requires_field(x, field)),
+        }
+    }
+
     fn required(&self, c: &Cond, field: &str) -> Option<Vec<String>> {
         match c {
             Cond::Search(i) => match &self.searches[*i] {
@@ -299,6 +316,10 @@ pub struct RuleSet {
     correlations: Vec<Correlation>,
     /// eventName, eventSource, then any other field that some rule pins.
     dispatch: Vec<Dispatch>,
+    /// Rules that pin no field to exact values but need an indexed
+    /// top-level one to be there (prefix, suffix, substring tests on
+    /// `errorCode`): run only on records that have it.
+    by_presence: Vec<(String, FieldPath, Vec<usize>)>,
     unindexed: Vec<usize>,
 }
 
@@ -307,6 +328,8 @@ pub struct RuleSet {
 pub struct IndexStats {
     /// Per dispatch field, in probing order: how many rules it dispatches.
     pub by_field: Vec<(String, usize)>,
+    /// Per field: how many rules run only on records that have it.
+    pub by_presence: Vec<(String, usize)>,
     /// Rules run on every record.
     pub always: usize,
 }
@@ -495,7 +518,20 @@ impl RuleSet {
                         .then_some((f, values))
                 });
             let Some((field, values)) = pinned else {
-                set.unindexed.push(i);
+                // Only on an indexed top-level field (`errorCode`): looking
+                // a nested one up on every record costs about what running
+                // the rule does.
+                let present = |f: &String| FieldPath::parse(f).is_indexed_field() && r.requires_field(&r.cond, f);
+                match r.fields().into_iter().find(present) {
+                    Some(f) => match set.by_presence.iter_mut().find(|(name, ..)| *name == f) {
+                        Some((.., ids)) => ids.push(i),
+                        None => {
+                            let path = FieldPath::parse(&f);
+                            set.by_presence.push((f, path, vec![i]));
+                        }
+                    },
+                    None => set.unindexed.push(i),
+                }
                 continue;
             };
             let d = match set.dispatch.iter().position(|d| d.field == field) {
@@ -539,6 +575,11 @@ impl RuleSet {
     pub fn index_stats(&self) -> IndexStats {
         IndexStats {
             by_field: self.dispatch.iter().map(|d| (d.field.clone(), d.all.len())).collect(),
+            by_presence: self
+                .by_presence
+                .iter()
+                .map(|(f, _, ids)| (f.clone(), ids.len()))
+                .collect(),
             always: self.unindexed.len(),
         }
     }
@@ -566,6 +607,11 @@ impl RuleSet {
                     }
                 }
                 PathValue::Other => run(&d.all),
+            }
+        }
+        for (_, path, ids) in &self.by_presence {
+            if rec.dispatch_value(path) != PathValue::Missing {
+                run(ids);
             }
         }
         run(&self.unindexed);

@@ -228,15 +228,54 @@ fn rules_without_event_name_dispatch_by_a_field_they_pin() {
     );
 }
 
+/// A rule that pins no field to exact values but tests some field's value
+/// (prefix, suffix, substring) runs only on records that have the field;
+/// `null`, `exists`, a negation, an OR branch without the field, or a
+/// nested field (as dear to look up as the rule is to run) keep it on every
+/// record.
+#[test]
+fn rules_testing_a_fields_value_run_only_where_the_field_is() {
+    let s = rule(
+        "  denied:\n    errorCode|startswith: AccessDenied\n  unauth:\n    errorCode|endswith: UnauthorizedOperation\n  condition: 1 of them",
+    );
+    let st = s.index_stats();
+    assert_eq!(
+        (st.by_presence.clone(), st.always),
+        (vec![("errorCode".to_owned(), 1)], 0)
+    );
+    assert!(fires(&s, r#"{"eventName":"X","errorCode":"AccessDeniedException"}"#));
+    assert!(fires(
+        &s,
+        r#"{"eventName":"X","errorCode":["Client.UnauthorizedOperation"]}"#
+    ));
+    assert!(!fires(&s, r#"{"eventName":"X","errorCode":"ThrottlingException"}"#));
+    assert!(!fires(&s, r#"{"eventName":"X"}"#));
+    for detection in [
+        "  sel:\n    errorCode: null\n  condition: sel",
+        "  sel:\n    errorCode|exists: false\n  condition: sel",
+        "  sel:\n    errorCode|startswith: Access\n  condition: not sel",
+        "  sel:\n    errorCode|startswith: Access\n  other:\n    x|contains: y\n  condition: sel or other",
+        "  sel:\n    userIdentity.arn|contains: admin\n  condition: sel",
+    ] {
+        let s = rule(detection);
+        let st = s.index_stats();
+        assert_eq!((st.by_presence.len(), st.always), (0, 1), "{detection}");
+    }
+    assert!(fires(
+        &rule("  sel:\n    errorCode: null\n  condition: sel"),
+        r#"{"eventName":"X"}"#
+    ));
+}
+
 /// Regression: a value longer than the dispatch buffer (128 bytes) is
 /// never looked up, so a rule keyed on such a value would never have run.
-/// It is dispatched by another field it pins, or on every record.
+/// It is dispatched by another field it pins, or by the field's presence.
 #[test]
 fn a_rule_pinning_a_value_longer_than_the_dispatch_buffer_still_fires() {
     let ua = format!("Mozilla/5.0 {}", "x".repeat(150));
     let s = rule(&format!("  sel:\n    userAgent: '{ua}'\n  condition: sel"));
     assert_eq!(s.index_stats().by("userAgent"), 0);
-    assert_eq!(s.index_stats().always, 1);
+    assert_eq!(s.index_stats().by_presence, [("userAgent".to_owned(), 1)]);
     assert!(fires(
         &s,
         &format!(r#"{{"eventName":"X","userAgent":"{}"}}"#, ua.to_uppercase())
