@@ -138,9 +138,11 @@ fn row(s: &StoredAlert) -> AlertOut<'_> {
 fn write_list(out: &mut impl std::io::Write, format: AlertFormat, alerts: &[StoredAlert]) -> anyhow::Result<()> {
     match format {
         AlertFormat::Jsonl => {
+            let mut line = Vec::new();
             for a in alerts {
-                serde_json::to_writer(&mut *out, &row(a))?;
-                writeln!(out)?;
+                line.clear();
+                row(a).write_jsonl(&mut line);
+                out.write_all(&line)?;
             }
         }
         AlertFormat::Csv => {

@@ -19,6 +19,8 @@
 mod record;
 mod render;
 
+pub use render::write_json_str;
+
 pub(crate) use record::any_scalar as record_any_scalar;
 pub use record::{Field, FieldPath, Leaf, PathValue, Record};
 

@@ -106,6 +106,12 @@ fn any_escape(s: &[u8]) -> bool {
     }
 }
 
+/// Appends `s` as a JSON string: quoted and escaped exactly as serde_json
+/// and simd-json escape it (alert output uses it too).
+pub fn write_json_str(out: &mut Vec<u8>, s: &str) {
+    write_str(out, s.as_bytes())
+}
+
 /// Appends `"s"`, escaped.
 fn write_str(out: &mut Vec<u8>, s: &[u8]) {
     out.reserve(s.len() + 2);
