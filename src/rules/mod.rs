@@ -273,9 +273,9 @@ struct Dispatch {
     field: String,
     path: FieldPath,
     by_value: DispatchIndex,
-    /// `key_lens[n]` when some key is `n` bytes long: a value of any other length is not
-    /// lowercased and looked up at all. User agents are long, and the one
-    /// rule keyed on them wants `TruffleHog`.
+    /// `key_lens[n]` when some key is `n` bytes long: a value of any other
+    /// length is not lowercased and looked up at all. User agents are
+    /// long, and the one rule keyed on them wants `TruffleHog`.
     key_lens: [bool; DISPATCH_KEY_MAX + 1],
     /// Every rule of the index, in rule order.
     all: Vec<usize>,
