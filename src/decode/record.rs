@@ -85,17 +85,9 @@ pub struct FieldPath {
 impl FieldPath {
     /// `a.b.c` → the steps `a`, `b`, `c`.
     pub fn parse(dotted: &str) -> FieldPath {
-        FieldPath::from_steps(dotted.split('.'))
-    }
-
-    pub fn from_steps<S: AsRef<str>>(steps: impl IntoIterator<Item = S>) -> FieldPath {
-        let steps: Box<[Box<str>]> = steps.into_iter().map(|s| Box::from(s.as_ref())).collect();
+        let steps: Box<[Box<str>]> = dotted.split('.').map(Box::from).collect();
         let first = steps.first().and_then(|s| Field::of(s));
         FieldPath { steps, first }
-    }
-
-    pub fn steps(&self) -> &[Box<str>] {
-        &self.steps
     }
 
     /// Whether the path is one indexed top-level field: reading it is an

@@ -13,10 +13,10 @@
 //! * a new key appends its strings to one arena, sized from the previous
 //!   object, so even a miss rarely allocates.
 //!
-//! The result, [`ActivityRows`], is that string arena and a row table, handed
-//! over without a copy: two allocations per object however many keys it has. The store merges the
-//! rows of a whole commit batch before staging them (see
-//! `store::staging`).
+//! The result, [`ActivityRows`], is that string arena and a row table,
+//! handed over without a copy: two allocations per object however many keys
+//! it has. The store merges the rows of a whole commit batch before staging
+//! them (see `store::staging`).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -188,15 +188,26 @@ pub(crate) fn short_eq(a: &[u8], b: &[u8]) -> bool {
 /// It covers every byte, so log content that differs anywhere, such as
 /// role session names inside ARNs, does not pile up in one chain. Rows that
 /// share a hash are told apart by comparing their strings.
+///
+/// The committing thread merges a whole batch's rows under these hashes
+/// too, and log content is chosen by whoever makes the API calls (a user
+/// agent is any string), so the mix starts from a seed drawn once per
+/// process: keys crafted offline to collide, which would make every merge
+/// walk one long chain, do not collide here. Nothing stores a hash.
 #[inline]
 pub(crate) fn key_fingerprint(key: &[&str; 10], read_only: Option<bool>) -> u64 {
     const K: u64 = 0x9E37_79B9_7F4A_7C15;
+    static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
     let mix = |h: u64, v: u64| (h ^ v).wrapping_mul(K).rotate_left(31);
-    let mut h = match read_only {
-        None => 1,
-        Some(false) => 2,
-        Some(true) => 3,
-    };
+    let seed = *SEED.get_or_init(|| fastrand::u64(..));
+    let mut h = mix(
+        seed,
+        match read_only {
+            None => 1,
+            Some(false) => 2,
+            Some(true) => 3,
+        },
+    );
     for s in key {
         let b = s.as_bytes();
         let n = b.len();

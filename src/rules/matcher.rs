@@ -129,14 +129,15 @@ pub fn compile_field(key: &str, value: &Yaml, placeholders: &Placeholders) -> Re
     for v in values {
         compile_value(key, &spec, v, placeholders, &mut matchers)?;
     }
-    let one_walk = !spec.all && matchers.iter().all(ValueMatcher::tests_leaves_only);
-    Ok(FieldCond {
+    let mut cond = FieldCond {
         field,
         path,
         matchers,
         all: spec.all,
-        one_walk,
-    })
+        one_walk: false,
+    };
+    cond.one_walk = !cond.all && cond.needs_a_value();
+    Ok(cond)
 }
 
 /// Compiles one keyword (fieldless) value. Keywords are substring searches
