@@ -40,7 +40,8 @@ struct Row {
 /// seen), strings interned.
 #[derive(Default)]
 pub struct ActivityTable {
-    hasher: foldhash::fast::FixedState,
+    /// Seeded per table: interned strings are log content.
+    hasher: foldhash::fast::RandomState,
     text: String,
     /// (start, len) of string `id` in `text`.
     strings: Vec<(u32, u32)>,
