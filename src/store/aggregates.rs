@@ -662,54 +662,40 @@ pub const ALERT_COLUMNS: &str = "id, rule_name, rule_id, title, severity, severi
     event_name, event_source, aws_region, account_id, principal_arn, principal_type, source_ip, user_agent, \
     object, detected_at, raw_event, group_key, window_start, window_end, contributing_events";
 
-const ALERT_STR_COLS: [&str; 14] = [
-    "rule_name",
-    "rule_id",
-    "title",
-    "severity",
-    "event_id",
-    "event_name",
-    "event_source",
-    "aws_region",
-    "account_id",
-    "principal_arn",
-    "principal_type",
-    "source_ip",
-    "user_agent",
-    "object",
-];
-
-/// Builds alert frames from rows selected with [`ALERT_COLUMNS`].
-///
-/// Text goes from SQLite's row straight into polars' string builders: an
-/// owned `String` per cell, converted to a column afterwards, was a
-/// quarter of a full-pack flush (benches/compare run 4).
-pub struct AlertColumns {
-    id: Vec<i64>,
-    rank: Vec<i64>,
-    strs: [StringChunkedBuilder; 14],
-    /// Null when the flush leaves raw events out.
-    raw_event: StringChunkedBuilder,
-    event_time: Vec<Option<i64>>,
-    detected_at: Vec<Option<i64>>,
-    /// Correlation alerts' group, window and events (null for single events).
-    correlation: [StringChunkedBuilder; 4],
+/// One column of an alert frame, in [`ALERT_COLUMNS`] order.
+enum AlertColumn {
+    /// `id`, `severity_rank`.
+    Int(Vec<i64>),
+    /// `event_time`, `detected_at`: epoch milliseconds, UTC.
+    Time(Vec<Option<i64>>),
+    /// Everything else. Text goes from SQLite's row straight into polars'
+    /// string builder: an owned `String` per cell, converted to a column
+    /// afterwards, was a quarter of a full-pack flush (benches/compare
+    /// run 4). `raw_event` is null when the flush leaves raw events out,
+    /// the correlation columns for single-event alerts.
+    Text(StringChunkedBuilder),
 }
 
-const ALERT_CORRELATION_COLS: [&str; 4] = ["group_key", "window_start", "window_end", "contributing_events"];
+/// Builds alert frames from rows selected with [`ALERT_COLUMNS`].
+pub struct AlertColumns {
+    cols: Vec<(&'static str, AlertColumn)>,
+    rows: usize,
+}
 
 impl Default for AlertColumns {
     fn default() -> Self {
-        let b = |name: &str| StringChunkedBuilder::new(name.into(), 0);
-        AlertColumns {
-            id: Vec::new(),
-            rank: Vec::new(),
-            strs: ALERT_STR_COLS.map(b),
-            raw_event: b("raw_event"),
-            event_time: Vec::new(),
-            detected_at: Vec::new(),
-            correlation: ALERT_CORRELATION_COLS.map(b),
-        }
+        let cols = ALERT_COLUMNS
+            .split(", ")
+            .map(|name| {
+                let col = match name {
+                    "id" | "severity_rank" => AlertColumn::Int(Vec::new()),
+                    "event_time" | "detected_at" => AlertColumn::Time(Vec::new()),
+                    _ => AlertColumn::Text(StringChunkedBuilder::new(name.into(), 0)),
+                };
+                (name, col)
+            })
+            .collect();
+        AlertColumns { cols, rows: 0 }
     }
 }
 
@@ -720,72 +706,30 @@ fn text_or_null<'r>(r: &'r rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Opti
         .map_err(|err| rusqlite::Error::FromSqlConversionFailure(i, v.data_type(), Box::new(err)))
 }
 
-/// Column `i` of `r` as text; NULL is an error, as for `String`.
-fn text<'r>(r: &'r rusqlite::Row<'_>, i: usize) -> rusqlite::Result<&'r str> {
-    let v = r.get_ref(i)?;
-    v.as_str()
-        .map_err(|err| rusqlite::Error::FromSqlConversionFailure(i, v.data_type(), Box::new(err)))
-}
-
 impl AlertColumns {
     pub fn push(&mut self, r: &rusqlite::Row<'_>) -> rusqlite::Result<()> {
-        self.id.push(r.get(0)?);
-        self.rank.push(r.get(5)?);
-        // Column positions in ALERT_COLUMNS of the string columns.
-        let idx = [1, 2, 3, 4, 6, 8, 9, 10, 11, 12, 13, 14, 15, 16];
-        for (b, i) in self.strs.iter_mut().zip(idx) {
-            b.append_value(text(r, i)?);
+        for (i, (_, col)) in self.cols.iter_mut().enumerate() {
+            match col {
+                AlertColumn::Int(v) => v.push(r.get(i)?),
+                AlertColumn::Time(v) => v.push(text_or_null(r, i)?.and_then(parse_ms)),
+                AlertColumn::Text(b) => b.append_option(text_or_null(r, i)?),
+            }
         }
-        self.raw_event.append_option(text_or_null(r, 18)?);
-        self.event_time.push(parse_ms(text(r, 7)?));
-        self.detected_at.push(parse_ms(text(r, 17)?));
-        for (i, b) in self.correlation.iter_mut().enumerate() {
-            b.append_option(text_or_null(r, 19 + i)?);
-        }
+        self.rows += 1;
         Ok(())
     }
 
     pub fn into_frame(self) -> PolarsResult<DataFrame> {
-        let n = self.id.len();
-        let [
-            rule_name,
-            rule_id,
-            title,
-            severity,
-            event_id,
-            event_name,
-            event_source,
-            aws_region,
-            account_id,
-            principal_arn,
-            principal_type,
-            source_ip,
-            user_agent,
-            object,
-        ] = self.strs.map(|b| b.finish().into_column());
-        let mut cols = vec![
-            Column::new("id".into(), self.id),
-            rule_name,
-            rule_id,
-            title,
-            severity,
-            Column::new("severity_rank".into(), self.rank),
-            event_id,
-            datetime_col("event_time", self.event_time)?,
-            event_name,
-            event_source,
-            aws_region,
-            account_id,
-            principal_arn,
-            principal_type,
-            source_ip,
-            user_agent,
-            object,
-            datetime_col("detected_at", self.detected_at)?,
-            self.raw_event.finish().into_column(),
-        ];
-        cols.extend(self.correlation.map(|b| b.finish().into_column()));
-        DataFrame::new(n, cols)
+        let cols = self
+            .cols
+            .into_iter()
+            .map(|(name, col)| match col {
+                AlertColumn::Int(v) => Ok(Column::new(name.into(), v)),
+                AlertColumn::Time(v) => datetime_col(name, v),
+                AlertColumn::Text(b) => Ok(b.finish().into_column()),
+            })
+            .collect::<PolarsResult<Vec<_>>>()?;
+        DataFrame::new(self.rows, cols)
     }
 }
 
