@@ -93,7 +93,8 @@ fn rule_sets() -> &'static (Arc<RuleSet>, Arc<RuleSet>) {
 /// object.
 ///
 /// Invariants: no panic (not even one the worker contains); a failure
-/// names the object; every alert's
+/// names the object; rule dispatch reports exactly the rules whose
+/// condition holds on each record; every alert's
 /// `raw_event` is JSON that `trailwatch alerts show` can parse back; an
 /// object's activity rows count exactly its records.
 pub fn decode_rules(data: &[u8]) {
@@ -114,6 +115,26 @@ pub fn decode_rules(data: &[u8]) {
             message_id: None,
         };
         let mut oc = w.process(meta, data);
+        // Dispatch only skips rules that cannot match: on every record, the
+        // rules the indexed set reports are exactly those whose condition
+        // holds (odd values at dispatch fields, such as arrays or numbers,
+        // run the whole index).
+        let mut buf = Vec::new();
+        if let Ok(len) = crate::decode::read_object("fuzz-object", data, FUZZ_MAX_OBJECT_BYTES, &mut buf) {
+            let _ = crate::decode::Decoder::default().decode("fuzz-object", &mut buf, len, |rec| {
+                let mut got: Vec<&str> = Vec::new();
+                rules.evaluate(&rec, |r| got.push(&r.name));
+                got.sort_unstable();
+                let mut want: Vec<&str> = rules
+                    .rules()
+                    .iter()
+                    .filter(|r| r.matches(&rec))
+                    .map(|r| r.name.as_str())
+                    .collect();
+                want.sort_unstable();
+                assert_eq!(got, want, "rule dispatch changed a result");
+            });
+        }
         // Correlations too, as the committer runs them (a fresh correlator:
         // each input is a stream of its own; windows it completes or closes
         // become alerts on this outcome).

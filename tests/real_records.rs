@@ -4,9 +4,10 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::shared;
+use common::{repo, shared};
 use simd_json::prelude::*;
-use trailwatch::decode::{Decoder, read_object};
+use trailwatch::decode::{Decoder, Record, read_object};
+use trailwatch::rules::{LoadOptions, RuleSet};
 
 fn files(dir: &Path, out: &mut Vec<PathBuf>) {
     let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
@@ -20,11 +21,9 @@ fn files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// An alert's raw event is the record's compact JSON, rendered by our own
-/// writer (`decode::render`); records without an eventID are keyed by its
-/// hash, so it must be byte for byte what simd-json's `encode()` writes.
-#[test]
-fn every_real_record_renders_as_simd_json_renders_it() {
+/// Calls `f` with every record of every object in the shared datasets;
+/// returns (objects decoded, objects that failed to decode, records).
+fn for_each_real_record(mut f: impl FnMut(&str, &Record<'_>)) -> (usize, usize, usize) {
     let mut paths = Vec::new();
     files(&shared().join("datasets"), &mut paths);
     let (mut records, mut objects, mut failed) = (0usize, 0usize, 0usize);
@@ -34,7 +33,7 @@ fn every_real_record_renders_as_simd_json_renders_it() {
         let name = p.display().to_string();
         let len = read_object(&name, std::fs::File::open(p).unwrap(), 1 << 30, &mut buf).unwrap();
         let r = decoder.decode(&name, &mut buf, len, |rec| {
-            assert_eq!(rec.to_json(), rec.value().encode(), "a record of {name}");
+            f(&name, &rec);
             records += 1;
         });
         match r {
@@ -42,7 +41,63 @@ fn every_real_record_renders_as_simd_json_renders_it() {
             Err(_) => failed += 1,
         }
     }
-    // The counts pin the test to the whole of the shared datasets (files
-    // that are not CloudTrail or not valid JSON fail to decode).
-    assert_eq!((objects, failed, records), (1137, 1, 20_794));
+    (objects, failed, records)
+}
+
+/// The counts pin both tests to the whole of the shared datasets (files
+/// that are not CloudTrail or not valid JSON fail to decode).
+const ALL: (usize, usize, usize) = (1137, 1, 20_794);
+
+/// An alert's raw event is the record's compact JSON, rendered by our own
+/// writer (`decode::render`); records without an eventID are keyed by its
+/// hash, so it must be byte for byte what simd-json's `encode()` writes.
+#[test]
+fn every_real_record_renders_as_simd_json_renders_it() {
+    let counts = for_each_real_record(|name, rec| {
+        assert_eq!(rec.to_json(), rec.value().encode(), "a record of {name}");
+    });
+    assert_eq!(counts, ALL);
+}
+
+/// Dispatch only skips rules that cannot match: on every real record, the
+/// rules the indexed set reports are exactly the rules whose condition
+/// holds. For the full pack (rules/ and the SigmaHQ CloudTrail rules:
+/// dispatch by eventName, eventSource, userIdentity.type, userAgent and by
+/// errorCode's presence) and for the fuzz harness's broad rules.
+#[test]
+fn dispatch_reports_exactly_the_rules_that_match_every_real_record() {
+    let opts = LoadOptions::default();
+    let (full, errs) = RuleSet::load_dirs(
+        &[repo().join("rules"), shared().join("sigma/rules/cloud/aws/cloudtrail")],
+        &opts,
+    );
+    assert!(errs.is_empty(), "{errs:?}");
+    let (broad, errs) = RuleSet::compile(
+        [("broad.yml".to_string(), trailwatch::fuzz_harness::BROAD_RULES)],
+        &opts,
+    );
+    assert!(errs.is_empty(), "{errs:?}");
+    let mut matched = [0usize; 2];
+    let counts = for_each_real_record(|name, rec| {
+        for (set, n) in [&full, &broad].into_iter().zip(&mut matched) {
+            let mut got: Vec<&str> = Vec::new();
+            set.evaluate(rec, |r| got.push(&r.name));
+            got.sort_unstable();
+            let mut want: Vec<&str> = set
+                .rules()
+                .iter()
+                .filter(|r| r.matches(rec))
+                .map(|r| r.name.as_str())
+                .collect();
+            want.sort_unstable();
+            assert_eq!(got, want, "a record of {name}");
+            *n += got.len();
+        }
+    });
+    assert_eq!(counts, ALL);
+    assert_eq!(
+        matched,
+        [4_166, 32_490],
+        "matches of the full pack and of the broad rules"
+    );
 }
