@@ -110,7 +110,7 @@ fn with_records<R>(input: &Input, f: impl FnOnce(&[Record<'_>]) -> R) -> R {
     let recs: Vec<Record<'_>> = tapes
         .iter()
         .flat_map(|t| {
-            t.as_value()
+            trailwatch::decode::Value::root(t)
                 .get("Records")
                 .and_then(|r| r.as_array())
                 .expect("delivery files")

@@ -18,17 +18,19 @@
 
 mod record;
 mod render;
+mod view;
 
 pub use render::write_json_str;
 
 pub(crate) use record::any_scalar as record_any_scalar;
 pub use record::{Field, FieldPath, Leaf, PathValue, Record};
+pub use view::{Array, Object, Value};
 
 use std::io::{BufRead, BufReader, Read};
 
 use flate2::bufread::MultiGzDecoder;
 use simd_json::prelude::*;
-use simd_json::tape::{Tape, Value as TapeValue};
+use simd_json::tape::Tape;
 use simd_json::{Buffers, INPUT_PADDING};
 
 /// Default cap on the decompressed size of one object (1 GiB).
@@ -265,7 +267,7 @@ impl Decoder {
             self.tape = Some(tape.reset());
             return Err(json_error(object, None, &buf[start..len], start, &e));
         }
-        let root = tape.as_value();
+        let root = Value::root(&tape);
         let result = handle_document(object, root, self.options, &mut stats, &mut on_record, 0);
         self.tape = Some(tape.reset());
         result.map(|()| stats)
@@ -316,7 +318,7 @@ impl Decoder {
                     // `buf` is intact, and offsets are the same.
                     return Err(json_error(object, Some(line_no), &buf[s..e_], 0, &e));
                 }
-                Ok(()) => validate_document(object, t.as_value()),
+                Ok(()) => validate_document(object, Value::root(&t)),
             };
             tape = t.reset();
             if let Err(e) = checked {
@@ -329,7 +331,7 @@ impl Decoder {
             let res = simd_json::fill_tape_padded(&mut buf[s..], e - s, &mut self.buffers, &mut t);
             if let Ok(()) = res {
                 // Validated above; cannot fail now.
-                let _ = handle_document(object, t.as_value(), self.options, stats, on_record, 0);
+                let _ = handle_document(object, Value::root(&t), self.options, stats, on_record, 0);
             }
             tape = t.reset();
         }
@@ -482,7 +484,7 @@ fn number_text(doc: &[u8], at: usize) -> String {
     }
 }
 
-pub(crate) fn type_name(v: TapeValue<'_, '_>) -> &'static str {
+pub(crate) fn type_name(v: Value<'_>) -> &'static str {
     match v.value_type() {
         ValueType::Null => "null",
         ValueType::Bool => "boolean",
@@ -494,7 +496,7 @@ pub(crate) fn type_name(v: TapeValue<'_, '_>) -> &'static str {
 }
 
 /// Checks the shape of a document without handing out records.
-fn validate_document(object: &str, root: TapeValue<'_, '_>) -> Result<(), DecodeError> {
+fn validate_document(object: &str, root: Value<'_>) -> Result<(), DecodeError> {
     let Some(obj) = root.as_object() else {
         return Err(DecodeError::NotAnObject {
             object: object.to_owned(),
@@ -523,7 +525,7 @@ fn validate_document(object: &str, root: TapeValue<'_, '_>) -> Result<(), Decode
 
 fn handle_document<F>(
     object: &str,
-    root: TapeValue<'_, '_>,
+    root: Value<'_>,
     options: DecodeOptions,
     stats: &mut DocumentStats,
     on_record: &mut F,
@@ -554,8 +556,7 @@ where
         stats.foreign_skipped += 1;
         return;
     }
-    if !options.include_insights
-        && rec.field(Field::EventType).and_then(|v| v.into_string()) == Some("AwsCloudTrailInsight")
+    if !options.include_insights && rec.field(Field::EventType).and_then(|v| v.as_str()) == Some("AwsCloudTrailInsight")
     {
         stats.insights_skipped += 1;
         return;

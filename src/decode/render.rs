@@ -16,11 +16,11 @@
 //! string, and strings are checked eight bytes at a time; only a string
 //! with something to escape is walked byte by byte.
 
+use super::view::Value;
 use simd_json::prelude::*;
-use simd_json::tape::Value as TapeValue;
 
 /// Appends the compact JSON text of `v` to `out`.
-pub(crate) fn write_value(out: &mut Vec<u8>, v: TapeValue<'_, '_>) {
+pub(crate) fn write_value(out: &mut Vec<u8>, v: Value<'_>) {
     if let Some(s) = v.as_str() {
         return write_str(out, s.as_bytes());
     }
@@ -154,10 +154,9 @@ mod tests {
     fn both(doc: &str) -> (String, String) {
         let mut bytes = doc.as_bytes().to_vec();
         let tape = simd_json::to_tape(&mut bytes).expect("valid JSON");
-        let v = tape.as_value();
         let mut out = Vec::new();
-        write_value(&mut out, v);
-        (String::from_utf8(out).expect("UTF-8"), v.encode())
+        write_value(&mut out, Value::root(&tape));
+        (String::from_utf8(out).expect("UTF-8"), tape.as_value().encode())
     }
 
     #[test]

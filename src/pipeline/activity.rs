@@ -21,7 +21,6 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use simd_json::prelude::*;
 
 use crate::decode::{Field, Record};
 
@@ -273,7 +272,7 @@ impl<'a> Fields<'a> {
     /// `userIdentity.accountId`; the first occurrence of a duplicated key (a
     /// non-string one reads as absent).
     fn of(rec: &Record<'a>) -> Fields<'a> {
-        let s = |f: Field| rec.field(f).and_then(|v| v.into_string());
+        let s = |f: Field| rec.field(f).and_then(|v| v.as_str());
         let time = s(Field::EventTime)
             .or_else(|| rec.str("@timestamp"))
             .unwrap_or_default();
@@ -289,7 +288,7 @@ impl<'a> Fields<'a> {
                     _ => continue,
                 };
                 if ui[slot].is_none() {
-                    ui[slot] = Some(v.into_string());
+                    ui[slot] = Some(v.as_str());
                     missing -= 1;
                     // The rest (sessionContext...) is not needed: a later
                     // duplicate of a key found would not count anyway.
@@ -300,7 +299,7 @@ impl<'a> Fields<'a> {
             }
         }
         let read_only = rec.field(Field::ReadOnly).and_then(|v| {
-            v.as_bool().or_else(|| match v.into_string() {
+            v.as_bool().or_else(|| match v.as_str() {
                 Some(s) if s.eq_ignore_ascii_case("true") => Some(true),
                 Some(s) if s.eq_ignore_ascii_case("false") => Some(false),
                 _ => None,
