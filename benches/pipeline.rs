@@ -142,7 +142,7 @@ fn alerts_batch(n: usize, round: u64) -> Vec<ObjectOutcome> {
         let len = json.len();
         Decoder::default()
             .decode("bench", &mut buf, len, |rec| {
-                alerts.push(Alert::new(rule, &rec, "bench-object"))
+                alerts.push(Alert::new(rule, rec, "bench-object"))
             })
             .unwrap();
     }
@@ -174,7 +174,7 @@ fn benches(c: &mut Criterion) {
             let mut buf = padded(&f.json);
             let mut agg = ActivityAgg::default();
             Decoder::default()
-                .decode("bench", &mut buf, f.json.len(), |rec| agg.add(&rec))
+                .decode("bench", &mut buf, f.json.len(), |rec| agg.add(rec))
                 .unwrap();
             agg.take()
         })

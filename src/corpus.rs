@@ -572,7 +572,7 @@ fn fired(rules: &RuleSet, decoder: &mut Decoder, json: &[u8]) -> Result<Vec<usiz
     let mut out = Vec::new();
     decoder
         .decode("template", &mut buf, len, |rec| {
-            rules.evaluate(&rec, |r| {
+            rules.evaluate(rec, |r| {
                 if let Some(i) = MANDATORY_RULES.iter().position(|n| *n == r.name) {
                     out.push(i);
                 }

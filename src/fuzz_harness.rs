@@ -123,12 +123,12 @@ pub fn decode_rules(data: &[u8]) {
         if let Ok(len) = crate::decode::read_object("fuzz-object", data, FUZZ_MAX_OBJECT_BYTES, &mut buf) {
             let _ = crate::decode::Decoder::default().decode("fuzz-object", &mut buf, len, |rec| {
                 let mut got: Vec<&str> = Vec::new();
-                rules.evaluate(&rec, |r| got.push(&r.name));
+                rules.evaluate(rec, |r| got.push(&r.name));
                 got.sort_unstable();
                 let mut want: Vec<&str> = rules
                     .rules()
                     .iter()
-                    .filter(|r| r.matches(&rec))
+                    .filter(|r| r.matches(rec))
                     .map(|r| r.name.as_str())
                     .collect();
                 want.sort_unstable();
@@ -219,9 +219,9 @@ pub fn rule_loader(data: &[u8]) {
     let mut decoder = crate::decode::Decoder::default();
     decoder
         .decode("fuzz-records", &mut buf, len, |rec| {
-            set.evaluate(&rec, |_| {});
+            set.evaluate(rec, |_| {});
             for rule in set.rules() {
-                let _ = rule.matches(&rec);
+                let _ = rule.matches(rec);
             }
         })
         .expect("fixed records decode");

@@ -33,7 +33,7 @@ fn for_each_real_record(mut f: impl FnMut(&str, &Record<'_>)) -> (usize, usize, 
         let name = p.display().to_string();
         let len = read_object(&name, std::fs::File::open(p).unwrap(), 1 << 30, &mut buf).unwrap();
         let r = decoder.decode(&name, &mut buf, len, |rec| {
-            f(&name, &rec);
+            f(&name, rec);
             records += 1;
         });
         match r {

@@ -102,7 +102,7 @@ fn fired(set: &RuleSet, label: &str, event: &Json) -> Vec<String> {
     Decoder::default()
         .decode(label, &mut buf, len, |rec| {
             records += 1;
-            set.evaluate(&rec, |r| names.push(r.name.clone()));
+            set.evaluate(rec, |r| names.push(r.name.clone()));
         })
         .unwrap_or_else(|e| panic!("{label}: {e}"));
     assert_eq!(records, 1, "{label}: expected exactly one CloudTrail record");

@@ -200,7 +200,7 @@ mod tests {
             inner: &mut out,
             secrets: Arc::new(vec!["AKIAEXAMPLEKEY12".into(), "s3cr3t/v+lue==".into()]),
         };
-        write!(w, "id=AKIAEXAMPLEKEY12 x=s3cr3t/v+lue==s3cr3t/v+lue== ok\n").unwrap();
+        writeln!(w, "id=AKIAEXAMPLEKEY12 x=s3cr3t/v+lue==s3cr3t/v+lue== ok").unwrap();
         w.write_all(b"nothing here\n").unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),

@@ -191,18 +191,10 @@ impl DocumentStats {
 }
 
 /// Decoding options.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct DecodeOptions {
     /// Hand Insights records to the caller instead of skipping them.
     pub include_insights: bool,
-}
-
-impl Default for DecodeOptions {
-    fn default() -> Self {
-        DecodeOptions {
-            include_insights: false,
-        }
-    }
 }
 
 /// A reusable parser: owns the simd-json scratch buffers and the tape
@@ -242,7 +234,7 @@ impl Decoder {
         mut on_record: F,
     ) -> Result<DocumentStats, DecodeError>
     where
-        F: FnMut(Record<'_>),
+        F: FnMut(&Record<'_>),
     {
         debug_assert!(buf.len() >= len + INPUT_PADDING);
         let mut stats = DocumentStats::default();
@@ -283,7 +275,7 @@ impl Decoder {
         on_record: &mut F,
     ) -> Result<DocumentStats, DecodeError>
     where
-        F: FnMut(Record<'_>),
+        F: FnMut(&Record<'_>),
     {
         // Line spans first (a line never contains a raw newline in JSON).
         let mut spans = Vec::new();
@@ -532,25 +524,25 @@ fn handle_document<F>(
     _depth: usize,
 ) -> Result<(), DecodeError>
 where
-    F: FnMut(Record<'_>),
+    F: FnMut(&Record<'_>),
 {
     validate_document(object, root)?;
     let obj = root.as_object().expect("validated");
     if let Some(records) = obj.get("Records") {
         for rec in records.as_array().expect("validated").iter() {
-            handle_record(Record::new(rec), options, stats, on_record);
+            handle_record(&Record::new(rec), options, stats, on_record);
         }
     } else if obj.get("digestStartTime").is_some() {
         stats.digest = true;
     } else {
-        handle_record(Record::new(root), options, stats, on_record);
+        handle_record(&Record::new(root), options, stats, on_record);
     }
     Ok(())
 }
 
-fn handle_record<F>(rec: Record<'_>, options: DecodeOptions, stats: &mut DocumentStats, on_record: &mut F)
+fn handle_record<F>(rec: &Record<'_>, options: DecodeOptions, stats: &mut DocumentStats, on_record: &mut F)
 where
-    F: FnMut(Record<'_>),
+    F: FnMut(&Record<'_>),
 {
     if !rec.looks_like_cloudtrail() {
         stats.foreign_skipped += 1;

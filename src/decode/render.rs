@@ -103,7 +103,7 @@ fn any_escape(s: &[u8]) -> bool {
         0 => false,
         1..=3 => s.iter().any(|&b| ESCAPE[b as usize] != 0),
         4..=7 => needs_escape(half(0) | half(n - 4) << 32),
-        _ => (0..n / 8).any(|w| needs_escape(word(8 * w))) || (n % 8 != 0 && needs_escape(word(n - 8))),
+        _ => (0..n / 8).any(|w| needs_escape(word(8 * w))) || (!n.is_multiple_of(8) && needs_escape(word(n - 8))),
     }
 }
 

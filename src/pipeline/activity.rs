@@ -21,7 +21,6 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-
 use crate::decode::{Field, Record};
 
 /// The key columns of an activity row, in [`ActivityRow::key`] order (the
@@ -502,7 +501,7 @@ mod tests {
         buf.resize(len + simd_json::INPUT_PADDING, 0);
         let mut agg = ActivityAgg::default();
         Decoder::default()
-            .decode("t", &mut buf, len, |rec| agg.add(&rec))
+            .decode("t", &mut buf, len, |rec| agg.add(rec))
             .unwrap();
         let rows = agg.take();
         let mut out: Vec<_> = rows
@@ -593,7 +592,7 @@ mod tests {
             let len = buf.len();
             buf.resize(len + simd_json::INPUT_PADDING, 0);
             Decoder::default()
-                .decode("t", &mut buf, len, |rec| agg.add(&rec))
+                .decode("t", &mut buf, len, |rec| agg.add(rec))
                 .unwrap();
             let rows = agg.take();
             assert_eq!(rows.len(), 1);
@@ -642,7 +641,7 @@ mod tests {
         let mut agg = ActivityAgg::default();
         // Every record under one hash, as if all keys collided.
         Decoder::default()
-            .decode("t", &mut buf, len, |rec| agg.add_fields(&Fields::of(&rec), 42))
+            .decode("t", &mut buf, len, |rec| agg.add_fields(&Fields::of(rec), 42))
             .unwrap();
         let rows = agg.take();
         let mut counts: Vec<(&str, u64)> = rows.iter().map(|r| (r.key[4], r.events)).collect();

@@ -466,17 +466,17 @@ impl Worker {
         let mut first = true;
         let mut hits = Vec::new();
         let stats = self.decoder.decode(name, &mut self.buf, len, |rec| {
-            rules.evaluate(&rec, |rule| {
+            rules.evaluate(rec, |rule| {
                 if rule.generate {
-                    alerts.push(Alert::new(rule, &rec, name));
+                    alerts.push(Alert::new(rule, rec, name));
                 }
                 for &(c, pos) in &rule.feeds {
-                    if let Some(h) = corr_hit(&rules.correlations()[c], c, pos, &rec, name) {
+                    if let Some(h) = corr_hit(&rules.correlations()[c], c, pos, rec, name) {
                         hits.push(h);
                     }
                 }
             });
-            activity.add(&rec);
+            activity.add(rec);
             if first {
                 first = false;
                 crate::testhook::hit("mid_decode");

@@ -1387,7 +1387,7 @@ mod tests {
         ] {
             let mut buf = Vec::new();
             let len = crate::decode::read_object("t", ev.as_bytes(), 1 << 20, &mut buf).unwrap();
-            d.decode("t", &mut buf, len, |rec| keys.push(c.group_key(pos, &rec)))
+            d.decode("t", &mut buf, len, |rec| keys.push(c.group_key(pos, rec)))
                 .unwrap();
         }
         assert_eq!(keys, vec!["target=bob", "target=bob"]);

@@ -755,8 +755,8 @@ mod tests {
                 buf.resize(len + simd_json::INPUT_PADDING, 0);
                 crate::decode::Decoder::default()
                     .decode("t", &mut buf, len, |rec| {
-                        let got = fast.matches(&rec);
-                        assert_eq!(got, slow.matches(&rec), "{key}: {values} on {doc}");
+                        let got = fast.matches(rec);
+                        assert_eq!(got, slow.matches(rec), "{key}: {values} on {doc}");
                         row.push(if got { 'x' } else { '.' });
                     })
                     .unwrap();

@@ -43,7 +43,7 @@ pub fn run_rule_tests(set: &RuleSet) -> Vec<TestOutcome> {
                 decoder.decode(&label, &mut buf, len, |rec| {
                     records += 1;
                     let mut hit = false;
-                    set.evaluate(&rec, |r| hit |= r.name == rule.name);
+                    set.evaluate(rec, |r| hit |= r.name == rule.name);
                     fired = Some(hit);
                 })
             });
@@ -103,7 +103,7 @@ fn run_correlation_tests(set: &RuleSet, decoder: &mut Decoder, buf: &mut Vec<u8>
                 let res = read_object(&label, event.as_bytes(), 1 << 24, buf).and_then(|len| {
                     decoder.decode(&label, buf, len, |rec| {
                         records += 1;
-                        set.evaluate(&rec, |r| {
+                        set.evaluate(rec, |r| {
                             for &(c, pos) in r.feeds.iter().filter(|(c, _)| *c == ci) {
                                 let time = rec.str("eventTime").and_then(parse_ms);
                                 match time {
@@ -112,8 +112,8 @@ fn run_correlation_tests(set: &RuleSet, decoder: &mut Decoder, buf: &mut Vec<u8>
                                         pos,
                                         time_ms,
                                         event_id: rec.str("eventID").unwrap_or_default().to_owned(),
-                                        group: corr.group_key(pos, &rec),
-                                        value: corr.value(pos, &rec),
+                                        group: corr.group_key(pos, rec),
+                                        value: corr.value(pos, rec),
                                     }),
                                     None => problem = Some(format!("event {n} has no parseable eventTime")),
                                 }

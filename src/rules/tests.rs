@@ -20,7 +20,7 @@ fn fires(s: &RuleSet, json: &str) -> bool {
     let len = read_object("e", json.as_bytes(), 1 << 20, &mut buf).unwrap();
     let mut hit = false;
     Decoder::default()
-        .decode("e", &mut buf, len, |r| s.evaluate(&r, |_| hit = true))
+        .decode("e", &mut buf, len, |r| s.evaluate(r, |_| hit = true))
         .unwrap();
     hit
 }
@@ -204,7 +204,7 @@ fn rules_without_event_name_dispatch_by_a_field_they_pin() {
         let mut names = Vec::new();
         Decoder::default()
             .decode("e", &mut buf, len, |r| {
-                s.evaluate(&r, |rule| names.push(rule.name.clone()))
+                s.evaluate(r, |rule| names.push(rule.name.clone()))
             })
             .unwrap();
         names.join(",")

@@ -362,7 +362,7 @@ mod tests {
         buf.resize(len + simd_json::INPUT_PADDING, 0);
         let mut agg = crate::pipeline::activity::ActivityAgg::default();
         crate::decode::Decoder::default()
-            .decode("t", &mut buf, len, |rec| agg.add(&rec))
+            .decode("t", &mut buf, len, |rec| agg.add(rec))
             .unwrap();
         let rows = agg.take();
         assert_eq!(rows.len(), 2);

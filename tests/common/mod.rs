@@ -34,8 +34,7 @@ pub fn shared() -> PathBuf {
 }
 
 pub fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().expect("run trailwatch");
-    out
+    cmd.output().expect("run trailwatch")
 }
 
 pub fn stderr(o: &Output) -> String {
