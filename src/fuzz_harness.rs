@@ -87,6 +87,27 @@ fn rule_sets() -> &'static (Arc<RuleSet>, Arc<RuleSet>) {
     })
 }
 
+/// The rules that indexed dispatch reports for `rec`, and the rules whose
+/// condition holds when every rule is run (both sorted by name). Dispatch
+/// must only skip rules that cannot match, so the two are equal; the fuzz
+/// target and the real-records test check it.
+pub fn dispatched_and_matching<'r>(
+    rules: &'r RuleSet,
+    rec: &crate::decode::Record<'_>,
+) -> (Vec<&'r str>, Vec<&'r str>) {
+    let mut got: Vec<&str> = Vec::new();
+    rules.evaluate(rec, |r| got.push(&r.name));
+    got.sort_unstable();
+    let mut want: Vec<&str> = rules
+        .rules()
+        .iter()
+        .filter(|r| r.matches(rec))
+        .map(|r| r.name.as_str())
+        .collect();
+    want.sort_unstable();
+    (got, want)
+}
+
 /// Target `decode_rules`: bytes → gunzip/size cap → decoder → every record
 /// through the embedded and the broad rule sets, alert construction, the
 /// activity aggregation and the correlations, exactly as `scan` runs an
@@ -122,16 +143,7 @@ pub fn decode_rules(data: &[u8]) {
         let mut buf = Vec::new();
         if let Ok(len) = crate::decode::read_object("fuzz-object", data, FUZZ_MAX_OBJECT_BYTES, &mut buf) {
             let _ = crate::decode::Decoder::default().decode("fuzz-object", &mut buf, len, |rec| {
-                let mut got: Vec<&str> = Vec::new();
-                rules.evaluate(rec, |r| got.push(&r.name));
-                got.sort_unstable();
-                let mut want: Vec<&str> = rules
-                    .rules()
-                    .iter()
-                    .filter(|r| r.matches(rec))
-                    .map(|r| r.name.as_str())
-                    .collect();
-                want.sort_unstable();
+                let (got, want) = dispatched_and_matching(rules, rec);
                 assert_eq!(got, want, "rule dispatch changed a result");
             });
         }

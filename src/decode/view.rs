@@ -212,73 +212,46 @@ impl<'a> Iterator for ArrayIter<'a> {
 mod tests {
     use super::*;
 
-    /// Everything the view reads, as text: its own walk against
-    /// simd-json's on the same tape.
-    fn walk_ours(v: Value<'_>, out: &mut String) {
-        use std::fmt::Write;
-        if let Some(o) = v.as_object() {
-            out.push('{');
-            for (k, v) in o.iter() {
-                write!(out, "{k:?}=").unwrap();
-                walk_ours(v, out);
-                out.push(';');
+    /// Everything a view reads, as text: the same walk is written for our
+    /// view and for simd-json's (their methods share names, not a trait).
+    macro_rules! walk {
+        ($name:ident, $value:ty) => {
+            fn $name(v: $value, out: &mut String) {
+                use std::fmt::Write;
+                if let Some(o) = v.as_object() {
+                    out.push('{');
+                    for (k, v) in o.iter() {
+                        write!(out, "{k:?}=").unwrap();
+                        $name(v, out);
+                        out.push(';');
+                    }
+                    out.push('}');
+                } else if let Some(a) = v.as_array() {
+                    write!(out, "[{}:", a.len()).unwrap();
+                    for v in a.iter() {
+                        $name(v, out);
+                        out.push(',');
+                    }
+                    out.push(']');
+                } else {
+                    write!(
+                        out,
+                        "{:?}/{:?}/{:?}/{:?}/{:?}/{:?}/{:?}",
+                        v.value_type(),
+                        v.as_str(),
+                        v.as_bool(),
+                        v.as_i64(),
+                        v.as_u64(),
+                        v.as_f64(),
+                        v.is_object() || v.is_array()
+                    )
+                    .unwrap();
+                }
             }
-            out.push('}');
-        } else if let Some(a) = v.as_array() {
-            write!(out, "[{}:", a.len()).unwrap();
-            for v in a.iter() {
-                walk_ours(v, out);
-                out.push(',');
-            }
-            out.push(']');
-        } else {
-            write!(
-                out,
-                "{:?}/{:?}/{:?}/{:?}/{:?}/{:?}/{:?}",
-                v.value_type(),
-                v.as_str(),
-                v.as_bool(),
-                v.as_i64(),
-                v.as_u64(),
-                v.as_f64(),
-                v.is_object() || v.is_array()
-            )
-            .unwrap();
-        }
+        };
     }
-
-    fn walk_simd(v: simd_json::tape::Value<'_, '_>, out: &mut String) {
-        use std::fmt::Write;
-        if let Some(o) = v.as_object() {
-            out.push('{');
-            for (k, v) in o.iter() {
-                write!(out, "{k:?}=").unwrap();
-                walk_simd(v, out);
-                out.push(';');
-            }
-            out.push('}');
-        } else if let Some(a) = v.as_array() {
-            write!(out, "[{}:", a.len()).unwrap();
-            for v in a.iter() {
-                walk_simd(v, out);
-                out.push(',');
-            }
-            out.push(']');
-        } else {
-            write!(
-                out,
-                "{:?}/{:?}/{:?}/{:?}/{:?}/{:?}/{:?}",
-                v.value_type(),
-                v.as_str(),
-                v.as_bool(),
-                v.as_i64(),
-                v.as_u64(),
-                v.as_f64(),
-                v.is_object() || v.is_array()
-            )
-            .unwrap();
-        }
-    }
+    walk!(walk_ours, Value<'_>);
+    walk!(walk_simd, simd_json::tape::Value<'_, '_>);
 
     #[test]
     fn the_view_reads_what_simd_jsons_view_reads() {
