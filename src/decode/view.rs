@@ -87,7 +87,7 @@ impl<'a> Value<'a> {
     #[inline]
     pub fn as_array(self) -> Option<Array<'a>> {
         match self.head() {
-            Node::Array { len, .. } => Some(Array { nodes: self.0, len }),
+            Node::Array { .. } => Some(Array(self.0)),
             _ => None,
         }
     }
@@ -171,25 +171,26 @@ impl<'a> Iterator for ObjectIter<'a> {
 
 /// An array of a tape: its header node and everything inside.
 #[derive(Clone, Copy)]
-pub struct Array<'a> {
-    nodes: &'a [Node<'a>],
-    len: usize,
-}
+pub struct Array<'a>(&'a [Node<'a>]);
 
 impl<'a> Array<'a> {
     #[inline]
     pub fn iter(self) -> ArrayIter<'a> {
-        ArrayIter(&self.nodes[1..])
+        ArrayIter(&self.0[1..])
     }
 
+    /// The number of elements (the header node says it).
     #[inline]
     pub fn len(self) -> usize {
-        self.len
+        match self.0[0] {
+            Node::Array { len, .. } => len,
+            _ => unreachable!("an Array is made from an array's header"),
+        }
     }
 
     #[inline]
     pub fn is_empty(self) -> bool {
-        self.len == 0
+        self.len() == 0
     }
 }
 
