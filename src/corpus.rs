@@ -656,10 +656,10 @@ impl Generator {
                 if !rec.is_object() {
                     continue;
                 }
-                if let Some(id) = rec.get("eventID").and_then(Value::as_str) {
-                    if !seen.insert(id.to_owned()) {
-                        continue;
-                    }
+                if let Some(id) = rec.get("eventID").and_then(Value::as_str)
+                    && !seen.insert(id.to_owned())
+                {
+                    continue;
                 }
                 records.push(rec);
             }

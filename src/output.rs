@@ -174,6 +174,7 @@ pub struct AlertWriter<W: Write> {
     line: Vec<u8>,
 }
 
+#[expect(clippy::large_enum_variant, reason = "one per process")]
 enum Sink<W: Write> {
     Table(W),
     Jsonl(W),

@@ -49,11 +49,12 @@ fn hook() -> Option<&'static Hook> {
 
 /// Aborts the process if the test hook names this point and count.
 pub fn hit(point: &str) {
-    if let Some(h) = hook() {
-        if h.point == point && h.seen.fetch_add(1, Ordering::SeqCst) + 1 == h.nth {
-            eprintln!("trailwatch: test hook: aborting at {point}");
-            std::process::abort();
-        }
+    if let Some(h) = hook()
+        && h.point == point
+        && h.seen.fetch_add(1, Ordering::SeqCst) + 1 == h.nth
+    {
+        eprintln!("trailwatch: test hook: aborting at {point}");
+        std::process::abort();
     }
 }
 
@@ -74,10 +75,10 @@ pub fn slow_object() -> Option<Duration> {
 /// panics on one input costs that object only.
 pub fn panic_on_object(name: &str) {
     static NEEDLE: OnceLock<Option<String>> = OnceLock::new();
-    if let Some(needle) = NEEDLE.get_or_init(|| std::env::var("TRAILWATCH_TEST_PANIC_OBJECT").ok()) {
-        if name.contains(needle.as_str()) {
-            panic!("test hook: panicking on {name}");
-        }
+    if let Some(needle) = NEEDLE.get_or_init(|| std::env::var("TRAILWATCH_TEST_PANIC_OBJECT").ok())
+        && name.contains(needle.as_str())
+    {
+        panic!("test hook: panicking on {name}");
     }
 }
 

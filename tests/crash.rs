@@ -102,11 +102,10 @@ fn corpus() -> &'static Corpus {
         for f in files {
             for r in read_records(&std::fs::read_to_string(&f).unwrap()) {
                 for a in [&r["recipientAccountId"], &r["userIdentity"]["accountId"]] {
-                    if let Some(a) = a.as_str() {
-                        if a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()) && !accounts.iter().any(|x| x == a) {
+                    if let Some(a) = a.as_str()
+                        && a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()) && !accounts.iter().any(|x| x == a) {
                             accounts.push(a.to_owned());
                         }
-                    }
                 }
                 records.push(r.to_string());
             }

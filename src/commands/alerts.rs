@@ -58,18 +58,18 @@ enum ShowCommand {
 pub fn parse_time(s: &str, now: chrono::DateTime<chrono::Utc>) -> anyhow::Result<String> {
     let fmt = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
     let s = s.trim();
-    if let Some(unit) = s.chars().last().filter(|c| c.is_ascii_alphabetic()) {
-        if let Ok(n) = s[..s.len() - 1].parse::<i64>() {
-            let d = match unit {
-                's' => chrono::Duration::seconds(n),
-                'm' => chrono::Duration::minutes(n),
-                'h' => chrono::Duration::hours(n),
-                'd' => chrono::Duration::days(n),
-                'w' => chrono::Duration::weeks(n),
-                _ => bail!("`{s}`: unknown unit `{unit}` (use s, m, h, d or w)"),
-            };
-            return Ok(fmt(now - d));
-        }
+    if let Some(unit) = s.chars().last().filter(|c| c.is_ascii_alphabetic())
+        && let Ok(n) = s[..s.len() - 1].parse::<i64>()
+    {
+        let d = match unit {
+            's' => chrono::Duration::seconds(n),
+            'm' => chrono::Duration::minutes(n),
+            'h' => chrono::Duration::hours(n),
+            'd' => chrono::Duration::days(n),
+            'w' => chrono::Duration::weeks(n),
+            _ => bail!("`{s}`: unknown unit `{unit}` (use s, m, h, d or w)"),
+        };
+        return Ok(fmt(now - d));
     }
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
         return Ok(fmt(t.with_timezone(&chrono::Utc)));

@@ -97,10 +97,10 @@ pub fn run(args: BackfillArgs) -> anyhow::Result<ExitCode> {
     let Some((bucket, prefix)) = s3_layout::parse_s3_uri(&args.uri) else {
         bail!("`{}` is not an s3://BUCKET[/PREFIX] URI", args.uri);
     };
-    if let (Some(f), Some(t)) = (args.from, args.to) {
-        if f > t {
-            bail!("--from {f} is after --to {t}");
-        }
+    if let (Some(f), Some(t)) = (args.from, args.to)
+        && f > t
+    {
+        bail!("--from {f} is after --to {t}");
     }
     let sel = Selection {
         from: args.from,

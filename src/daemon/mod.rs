@@ -334,7 +334,10 @@ pub async fn run(
     Ok(stats)
 }
 
-#[allow(clippy::too_many_arguments)]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the per-message task takes the daemon's shared handles one by one"
+)]
 fn handle_message(
     shared: &Arc<Shared>,
     object_slots: &Arc<Semaphore>,
@@ -481,8 +484,8 @@ async fn process_object(shared: &Arc<Shared>, message_id: &str, o: ObjectRef) ->
         started,
     };
     let tx = shared.store_tx.clone();
-    match tokio::task::spawn_blocking(move || tx.send(job)).await {
-        Ok(Ok(())) => None,
+    match tokio::task::spawn_blocking(move || tx.send(job).is_ok()).await {
+        Ok(true) => None,
         _ => Some(DoneKind::Transient),
     }
 }
@@ -590,12 +593,11 @@ fn store_loop(
                             .inc();
                         stats.new_alerts += 1;
                     }
-                    if let Some(newest) = activity.newest() {
-                        if let Some(ms) = crate::time::parse_ms(newest) {
-                            if ms > metrics.newest_event_ms.get() {
-                                metrics.newest_event_ms.set(ms);
-                            }
-                        }
+                    if let Some(newest) = activity.newest()
+                        && let Some(ms) = crate::time::parse_ms(newest)
+                        && ms > metrics.newest_event_ms.get()
+                    {
+                        metrics.newest_event_ms.set(ms);
                     }
                 }
                 metrics.processing_seconds.observe(started.elapsed().as_secs_f64());
@@ -631,10 +633,10 @@ fn store_loop(
     }
     // Messages refused while the last batch was committed.
     let refused: Vec<FailureRecord> = fail_rx.try_iter().collect();
-    if !refused.is_empty() {
-        if let Err(e) = store.record_failures(&refused) {
-            tracing::error!(error = %e, messages = refused.len(), "could not record refused messages in failures");
-        }
+    if !refused.is_empty()
+        && let Err(e) = store.record_failures(&refused)
+    {
+        tracing::error!(error = %e, messages = refused.len(), "could not record refused messages in failures");
     }
     Ok(stats)
 }

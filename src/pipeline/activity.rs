@@ -495,7 +495,11 @@ mod tests {
         assert_eq!(hour_of("garbage"), "");
     }
 
-    fn aggregate(doc: &str) -> Vec<(Vec<String>, Option<bool>, u64, String, String)> {
+    /// A row as the tests compare it: key, read-only, events, first and
+    /// last seen.
+    type Row = (Vec<String>, Option<bool>, u64, String, String);
+
+    fn aggregate(doc: &str) -> Vec<Row> {
         let mut buf = doc.as_bytes().to_vec();
         let len = buf.len();
         buf.resize(len + simd_json::INPUT_PADDING, 0);

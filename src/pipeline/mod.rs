@@ -451,7 +451,6 @@ impl Worker {
         ObjectOutcome { meta, outcome }
     }
 
-    #[allow(clippy::type_complexity)]
     fn run<R: BufRead>(
         &mut self,
         name: &str,

@@ -148,17 +148,17 @@ impl Parser {
                 } else {
                     None
                 };
-                if let Some(all) = quant {
-                    if is_kw(self.peek(), "of") {
-                        self.next();
-                        return match self.next() {
-                            Some(Tok::Word(p)) if p.eq_ignore_ascii_case("them") => Ok(Expr::Of { all, pattern: None }),
-                            Some(Tok::Word(p)) => Ok(Expr::Of { all, pattern: Some(p) }),
-                            _ => Err(ConditionError(format!(
-                                "`{w} of` must be followed by a name pattern or `them`"
-                            ))),
-                        };
-                    }
+                if let Some(all) = quant
+                    && is_kw(self.peek(), "of")
+                {
+                    self.next();
+                    return match self.next() {
+                        Some(Tok::Word(p)) if p.eq_ignore_ascii_case("them") => Ok(Expr::Of { all, pattern: None }),
+                        Some(Tok::Word(p)) => Ok(Expr::Of { all, pattern: Some(p) }),
+                        _ => Err(ConditionError(format!(
+                            "`{w} of` must be followed by a name pattern or `them`"
+                        ))),
+                    };
                 }
                 if ["and", "or", "not", "of", "them"]
                     .iter()

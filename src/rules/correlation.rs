@@ -781,13 +781,11 @@ impl Correlator {
         st.changed.insert(hit.group.clone());
 
         let at_close = spec.threshold.decided_at_close();
-        if !at_close {
-            if let Some((lo, hi)) = find_window(spec, &g.ev, hit.time_ms) {
-                let window = consume(&mut g.ev[lo..hi]);
-                let f = firing(hit.corr, &hit.group, &window, hit.event_id.clone());
-                g.quiet_until = Some(f.window_start_ms + spec.span);
-                out.push(f);
-            }
+        if !at_close && let Some((lo, hi)) = find_window(spec, &g.ev, hit.time_ms) {
+            let window = consume(&mut g.ev[lo..hi]);
+            let f = firing(hit.corr, &hit.group, &window, hit.event_id.clone());
+            g.quiet_until = Some(f.window_start_ms + spec.span);
+            out.push(f);
         }
         prune(g, spec.span + lateness, at_close);
         if g.ev.len() > self.limits.max_events_per_group {

@@ -721,10 +721,10 @@ pub(crate) fn shipped_translation(stem: &str) -> Option<String> {
 fn collect_embedded<'a>(dir: &'a Dir<'a>, out: &mut Vec<(String, &'a str)>) {
     for f in dir.files() {
         let p = f.path();
-        if matches!(p.extension().and_then(|e| e.to_str()), Some("yml" | "yaml")) {
-            if let Some(t) = f.contents_utf8() {
-                out.push((p.display().to_string(), t));
-            }
+        if matches!(p.extension().and_then(|e| e.to_str()), Some("yml" | "yaml"))
+            && let Some(t) = f.contents_utf8()
+        {
+            out.push((p.display().to_string(), t));
         }
     }
     for d in dir.dirs() {

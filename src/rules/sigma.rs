@@ -239,23 +239,22 @@ fn compile_search(cx: &Ctx<'_>, name: &str, v: &Yaml, placeholders: &Placeholder
             // with modifiers, e.g. `keywords: {'|all': [a, b]}`.
             if m.len() == 1 {
                 let (k, val) = m.iter().next().expect("one");
-                if let Some(k) = key_text(k) {
-                    if let Some(mods) = k.strip_prefix('|') {
-                        let mods: Vec<&str> = mods.split('|').collect();
-                        let all = mods.iter().any(|m| m.eq_ignore_ascii_case("all"));
-                        let items: Vec<&Yaml> = match val {
-                            Yaml::Sequence(s) => s.iter().collect(),
-                            other => vec![other],
-                        };
-                        let mut matchers = Vec::new();
-                        for it in items {
-                            matchers.extend(
-                                matcher::compile_keyword(&k, &mods, it)
-                                    .map_err(|e| cx.invalid(&e.construct, e.reason))?,
-                            );
-                        }
-                        return Ok(Search::Keywords { matchers, all });
+                if let Some(k) = key_text(k)
+                    && let Some(mods) = k.strip_prefix('|')
+                {
+                    let mods: Vec<&str> = mods.split('|').collect();
+                    let all = mods.iter().any(|m| m.eq_ignore_ascii_case("all"));
+                    let items: Vec<&Yaml> = match val {
+                        Yaml::Sequence(s) => s.iter().collect(),
+                        other => vec![other],
+                    };
+                    let mut matchers = Vec::new();
+                    for it in items {
+                        matchers.extend(
+                            matcher::compile_keyword(&k, &mods, it).map_err(|e| cx.invalid(&e.construct, e.reason))?,
+                        );
                     }
+                    return Ok(Search::Keywords { matchers, all });
                 }
             }
             Ok(Search::Maps(vec![map_conds(m)?]))

@@ -733,11 +733,15 @@ impl AlertColumns {
     }
 }
 
+/// A row staged one by one (before schema v5): key, read-only, events,
+/// first and last seen.
+type LegacyRow = ([String; 10], Option<bool>, u64, String, String);
+
 /// Staged activity rows with ids up to some maximum, as stored: batch blobs
 /// (each merged within its commit batch) and rows staged one by one by
 /// versions before schema v5.
 struct Staged {
-    legacy: Vec<([String; 10], Option<bool>, u64, String, String)>,
+    legacy: Vec<LegacyRow>,
     blobs: Vec<(i64, Vec<u8>)>,
     path: PathBuf,
 }

@@ -381,7 +381,8 @@ impl Proc {
         let out = Arc::new(Mutex::new(String::new()));
         let err = Arc::new(Mutex::new(String::new()));
         let mut readers = Vec::new();
-        let pipes: [(Box<dyn std::io::Read + Send>, &Arc<Mutex<String>>); 2] = [
+        type Pipe<'a> = (Box<dyn std::io::Read + Send>, &'a Arc<Mutex<String>>);
+        let pipes: [Pipe<'_>; 2] = [
             (Box::new(child.stdout.take().unwrap()), &out),
             (Box::new(child.stderr.take().unwrap()), &err),
         ];
@@ -515,6 +516,10 @@ pub fn run_measured(cmd: &mut Command) -> (Output, u64) {
     use std::io::Read;
     use std::os::unix::process::ExitStatusExt;
     use std::process::Stdio;
+    #[expect(
+        clippy::zombie_processes,
+        reason = "reaped by wait4 below, which also gives its rusage"
+    )]
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
