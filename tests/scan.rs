@@ -47,6 +47,26 @@ fn sample_logs_give_exactly_the_planted_alerts() {
     assert_eq!(count(data.path(), "SELECT COUNT(*) FROM alerts"), sample_alert_count());
 }
 
+/// Logs written to a pipe or a file (CI, journald, `2> scan.log`) used to
+/// carry the terminal's colour escapes around every level and field name.
+/// (`bin()` sets `NO_COLOR`, which hid it from every other test.)
+#[test]
+fn logs_to_a_pipe_carry_no_ansi_escapes() {
+    let data = tempfile::tempdir().unwrap();
+    let out = run(bin()
+        .env_remove("NO_COLOR")
+        .args(["scan", "--format", "jsonl", "--data-dir"])
+        .arg(data.path())
+        .arg(repo().join("sample-logs")));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(" INFO scan starting rules=33 source=built-in rules"),
+        "{err}"
+    );
+    assert!(!err.contains('\x1b'), "{err}");
+}
+
 #[test]
 fn table_output_lists_the_planted_alerts() {
     let data = tempfile::tempdir().unwrap();

@@ -262,10 +262,15 @@ fn init_logging(format: LogFormat, verbose: u8) {
     let no_sdk_trace = filter_fn(|m| !(*m.level() == tracing::Level::TRACE && redact::is_capped(m.target())));
     let writer = redact::RedactingStderr::new(redact::secrets_from_env());
     let registry = tracing_subscriber::registry().with(filter);
+    // Colours only on a terminal: a pipe or a file (CI, journald,
+    // `2> scan.log`) gets plain text. NO_COLOR (no-color.org) turns them off
+    // everywhere.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none();
     match format {
         LogFormat::Text => registry
             .with(
                 fmt::layer()
+                    .with_ansi(ansi)
                     .with_target(false)
                     .with_writer(writer)
                     .with_filter(no_sdk_trace),
