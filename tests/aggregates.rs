@@ -256,6 +256,36 @@ fn alerts_listing_filters_and_show() {
     assert_eq!(out.status.code(), Some(1));
 }
 
+/// `alerts show` on an alert whose raw event had been damaged in the
+/// database printed only `stored raw event is not JSON`: not which alert,
+/// and none of its other fields.
+#[test]
+fn alerts_show_prints_an_alert_whose_raw_event_is_damaged_and_names_it() {
+    let data = tempfile::tempdir().unwrap();
+    assert!(scan(data.path(), &[&repo().join("sample-logs")], &[]).status.success());
+    let event_id: String = db(data.path())
+        .query_row("SELECT event_id FROM alerts WHERE id = 1", [], |r| r.get(0))
+        .unwrap();
+    db(data.path())
+        .execute(
+            "UPDATE alerts SET raw_event = '{\"eventVersion\": \"1.0' WHERE id = 1",
+            [],
+        )
+        .unwrap();
+    let out = run(bin().args(["alerts", "show", "1", "--data-dir"]).arg(data.path()));
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(text.contains(&format!("event id:      {event_id}\n")), "{text}");
+    assert!(text.ends_with("raw event:\n{\"eventVersion\": \"1.0\n"), "{text}");
+    // (Above it, the warning that the test's temporary directory is 0755.)
+    assert_eq!(
+        stderr(&out).lines().last(),
+        Some(
+            "trailwatch: alert 1: the stored raw event is not JSON (EOF while parsing a string at line 1 column 21); printed as stored"
+        )
+    );
+}
+
 #[test]
 fn readme_queries_work_as_written() {
     let data = tempfile::tempdir().unwrap();

@@ -101,10 +101,13 @@ pub fn run(args: AlertsArgs) -> anyhow::Result<ExitCode> {
             eprintln!("trailwatch: no alert with id or eventID `{key}`");
             return Ok(ExitCode::from(1));
         }
+        let mut damaged = false;
         for a in &found {
-            print_one(a)?;
+            damaged |= !print_one(a)?;
         }
-        return Ok(ExitCode::SUCCESS);
+        // Like a run with failed objects: finished, but not everything was
+        // as trailwatch stored it.
+        return Ok(if damaged { ExitCode::from(1) } else { ExitCode::SUCCESS });
     }
     let now = chrono::Utc::now();
     let (min_severity, severity) = match &args.severity {
@@ -192,9 +195,17 @@ fn write_list(out: &mut impl std::io::Write, format: AlertFormat, alerts: &[Stor
     Ok(())
 }
 
-fn print_one(s: &StoredAlert) -> anyhow::Result<()> {
+/// Prints one alert; false when its raw event was damaged.
+fn print_one(s: &StoredAlert) -> anyhow::Result<bool> {
     let a = &s.alert;
-    let raw: serde_json::Value = serde_json::from_str(&a.raw_event).context("stored raw event is not JSON")?;
+    // A raw event that no longer parses (the database edited or damaged
+    // by hand) does not hide the rest of the alert: it is printed as
+    // stored, with a message naming the alert.
+    let raw = serde_json::from_str::<serde_json::Value>(&a.raw_event);
+    let raw_text = match &raw {
+        Ok(v) => serde_json::to_string_pretty(v)?,
+        Err(_) => a.raw_event.clone(),
+    };
     let t = |s: &str| terminal_safe(s).into_owned();
     println!("id:            {}", s.id);
     println!("rule:          {} ({})", t(&a.rule_name), t(&a.rule_id));
@@ -224,17 +235,17 @@ fn print_one(s: &StoredAlert) -> anyhow::Result<()> {
         for id in &c.event_ids {
             println!("  {}", t(id));
         }
-        println!(
-            "correlation:\n{}",
-            terminal_safe_lines(&serde_json::to_string_pretty(&raw)?)
-        );
+        println!("correlation:\n{}", terminal_safe_lines(&raw_text));
     } else {
-        println!(
-            "raw event:\n{}",
-            terminal_safe_lines(&serde_json::to_string_pretty(&raw)?)
+        println!("raw event:\n{}", terminal_safe_lines(&raw_text));
+    }
+    if let Err(e) = &raw {
+        eprintln!(
+            "trailwatch: alert {}: the stored raw event is not JSON ({e}); printed as stored",
+            s.id
         );
     }
-    Ok(())
+    Ok(raw.is_ok())
 }
 
 #[cfg(test)]

@@ -4,7 +4,8 @@
 //! Exit codes (documented in the README):
 //! * 0: everything processed;
 //! * 1: the run finished, but some objects failed (see stderr and the
-//!   `failures` table), or some rule tests failed;
+//!   `failures` table), or some rule tests failed, or `alerts show` found
+//!   no alert or one whose stored raw event no longer parses;
 //! * 2: the run could not start or was aborted (bad arguments, rules that do
 //!   not load, an unusable data directory).
 
