@@ -257,9 +257,9 @@ pub fn alert_table(alerts: &[Alert]) -> Table {
         .set_header(["TIME", "SEVERITY", "RULE", "ACCOUNT", "PRINCIPAL", "SOURCE IP", "EVENT"]);
     for a in alerts {
         let principal = if a.principal_arn.is_empty() {
-            &a.principal_type
+            a.principal_type.as_str()
         } else {
-            &a.principal_arn
+            a.principal_arn.as_str()
         };
         let event = format!("{}:{}", a.event_source.trim_end_matches(".amazonaws.com"), a.event_name);
         t.add_row(
@@ -268,7 +268,7 @@ pub fn alert_table(alerts: &[Alert]) -> Table {
                 a.severity.as_str(),
                 a.rule_name.as_str(),
                 a.account_id.as_str(),
-                principal.as_str(),
+                principal,
                 a.source_ip.as_str(),
                 event.as_str(),
             ]

@@ -174,16 +174,16 @@ fn write_list(out: &mut impl std::io::Write, format: AlertFormat, alerts: &[Stor
                 t.add_row(
                     [
                         s.id.to_string(),
-                        a.event_time.clone(),
+                        a.event_time.to_string(),
                         a.severity.to_string(),
                         a.rule_name.clone(),
-                        a.account_id.clone(),
+                        a.account_id.to_string(),
                         if a.principal_arn.is_empty() {
-                            a.principal_type.clone()
+                            a.principal_type.to_string()
                         } else {
                             a.principal_arn.clone()
                         },
-                        a.source_ip.clone(),
+                        a.source_ip.to_string(),
                         format!("{}:{}", a.event_source.trim_end_matches(".amazonaws.com"), a.event_name),
                     ]
                     .map(|c| terminal_safe(&c).into_owned()),

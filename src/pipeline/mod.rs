@@ -8,6 +8,7 @@
 
 pub mod activity;
 
+use compact_str::CompactString;
 use std::io::{BufRead, Read};
 use std::sync::Arc;
 
@@ -41,14 +42,14 @@ pub struct Alert {
     pub title: String,
     pub severity: Level,
     pub event_id: String,
-    pub event_time: String,
-    pub event_name: String,
-    pub event_source: String,
-    pub aws_region: String,
-    pub account_id: String,
+    pub event_time: CompactString,
+    pub event_name: CompactString,
+    pub event_source: CompactString,
+    pub aws_region: CompactString,
+    pub account_id: CompactString,
     pub principal_arn: String,
-    pub principal_type: String,
-    pub source_ip: String,
+    pub principal_type: CompactString,
+    pub source_ip: CompactString,
     pub user_agent: String,
     pub object: String,
     pub raw_event: String,
@@ -120,20 +121,21 @@ impl Alert {
     /// that lack an eventID).
     fn context(rec: &Record<'_>, object: &str, raw: Option<&str>) -> Alert {
         let s = |k: &str| rec.str(k).unwrap_or_default().to_owned();
+        let c = |v: Option<&str>| CompactString::from(v.unwrap_or_default());
         Alert {
             rule_name: String::new(),
             rule_id: String::new(),
             title: String::new(),
             severity: Level::Informational,
             event_id: record_key(rec, raw),
-            event_time: event_time(rec).unwrap_or_default().to_owned(),
-            event_name: s("eventName"),
-            event_source: s("eventSource"),
-            aws_region: s("awsRegion"),
-            account_id: account_id(rec).unwrap_or_default().to_owned(),
+            event_time: c(event_time(rec)),
+            event_name: c(rec.str("eventName")),
+            event_source: c(rec.str("eventSource")),
+            aws_region: c(rec.str("awsRegion")),
+            account_id: c(account_id(rec)),
             principal_arn: rec.str_at(&["userIdentity", "arn"]).unwrap_or_default().to_owned(),
-            principal_type: rec.str_at(&["userIdentity", "type"]).unwrap_or_default().to_owned(),
-            source_ip: s("sourceIPAddress"),
+            principal_type: c(rec.str_at(&["userIdentity", "type"])),
+            source_ip: c(rec.str("sourceIPAddress")),
             user_agent: s("userAgent"),
             object: object.to_owned(),
             raw_event: String::new(),
@@ -167,14 +169,14 @@ impl Alert {
                 title: String::new(),
                 severity: Level::Informational,
                 event_id: String::new(),
-                event_time: window_end.clone(),
-                event_name: String::new(),
-                event_source: String::new(),
-                aws_region: String::new(),
-                account_id: String::new(),
+                event_time: window_end.as_str().into(),
+                event_name: CompactString::default(),
+                event_source: CompactString::default(),
+                aws_region: CompactString::default(),
+                account_id: CompactString::default(),
                 principal_arn: String::new(),
-                principal_type: String::new(),
-                source_ip: String::new(),
+                principal_type: CompactString::default(),
+                source_ip: CompactString::default(),
                 user_agent: String::new(),
                 object: object.to_owned(),
                 raw_event: String::new(),
