@@ -393,7 +393,7 @@ fn compile_special(
                 .size_limit(1 << 20)
                 .build()
                 .map_err(|e| err(key, format!("invalid regular expression: {e}")))?;
-            out.push(ValueMatcher::Str(StrPattern::regex(re)));
+            out.push(ValueMatcher::Str(StrPattern::regex(re, m.re_flags)));
         }
         "cidr" => {
             let Some(text) = scalar_text(v) else {
