@@ -1264,6 +1264,20 @@ mod tests {
 
     const BASE: &str = "title: Denied\nname: denied\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  sel:\n    errorCode: AccessDenied\n  condition: sel\n";
 
+    /// The group key of each event, decoded as a record of the rule at
+    /// position `pos` in the correlation's rule list.
+    fn group_keys(c: &Correlation, events: &[(usize, &str)]) -> Vec<String> {
+        let mut d = crate::decode::Decoder::default();
+        let mut keys = Vec::new();
+        for &(pos, ev) in events {
+            let mut buf = Vec::new();
+            let len = crate::decode::read_object("t", ev.as_bytes(), 1 << 20, &mut buf).unwrap();
+            d.decode("t", &mut buf, len, |rec| keys.push(c.group_key(pos, rec)))
+                .unwrap();
+        }
+        keys
+    }
+
     fn compile(files: &[(&str, &str)]) -> (crate::rules::RuleSet, Vec<String>) {
         let (set, errs) = crate::rules::RuleSet::compile(
             files.iter().map(|(f, t)| (f.to_string(), *t)),
@@ -1375,24 +1389,19 @@ mod tests {
         ];
         let (set, errs) = compile(&files);
         assert!(errs.is_empty(), "{errs:?}");
-        let c = &set.correlations()[0];
-        let mut d = crate::decode::Decoder::default();
-        let mut keys = Vec::new();
-        for (pos, ev) in [
-            (
-                0,
-                r#"{"eventName":"CreateAccessKey","eventTime":"2026-10-05T14:00:00Z","responseElements":{"accessKey":{"userName":"bob"}}}"#,
-            ),
-            (
-                1,
-                r#"{"eventName":"AttachUserPolicy","eventTime":"2026-10-05T14:01:00Z","requestParameters":{"userName":"bob"}}"#,
-            ),
-        ] {
-            let mut buf = Vec::new();
-            let len = crate::decode::read_object("t", ev.as_bytes(), 1 << 20, &mut buf).unwrap();
-            d.decode("t", &mut buf, len, |rec| keys.push(c.group_key(pos, rec)))
-                .unwrap();
-        }
+        let keys = group_keys(
+            &set.correlations()[0],
+            &[
+                (
+                    0,
+                    r#"{"eventName":"CreateAccessKey","eventTime":"2026-10-05T14:00:00Z","responseElements":{"accessKey":{"userName":"bob"}}}"#,
+                ),
+                (
+                    1,
+                    r#"{"eventName":"AttachUserPolicy","eventTime":"2026-10-05T14:01:00Z","requestParameters":{"userName":"bob"}}"#,
+                ),
+            ],
+        );
         assert_eq!(keys, vec!["target=bob", "target=bob"]);
     }
 
@@ -1414,20 +1423,18 @@ mod tests {
         ];
         let (set, errs) = compile(&files);
         assert!(errs.is_empty(), "{errs:?}");
-        let c = &set.correlations()[0];
-        let mut d = crate::decode::Decoder::default();
-        let mut keys = Vec::new();
-        for ev in [
-            r#"{"eventName":"X","sourceIPAddress":"192.0.2.1","userAgent":"a;b\\c é;"}"#,
-            r#"{"eventName":"X","sourceIPAddress":";","userAgent":"\\\\;;"}"#,
-            r#"{"eventName":"X","userAgent":"plain"}"#,
-            r#"{"eventName":"X","sourceIPAddress":"€;€","userAgent":7}"#,
-        ] {
-            let mut buf = Vec::new();
-            let len = crate::decode::read_object("t", ev.as_bytes(), 1 << 20, &mut buf).unwrap();
-            d.decode("t", &mut buf, len, |rec| keys.push(c.group_key(0, rec)))
-                .unwrap();
-        }
+        let keys = group_keys(
+            &set.correlations()[0],
+            &[
+                (
+                    0,
+                    r#"{"eventName":"X","sourceIPAddress":"192.0.2.1","userAgent":"a;b\\c é;"}"#,
+                ),
+                (0, r#"{"eventName":"X","sourceIPAddress":";","userAgent":"\\\\;;"}"#),
+                (0, r#"{"eventName":"X","userAgent":"plain"}"#),
+                (0, r#"{"eventName":"X","sourceIPAddress":"€;€","userAgent":7}"#),
+            ],
+        );
         assert_eq!(
             keys,
             vec![
