@@ -410,7 +410,8 @@ impl Store {
         // stores an alert for several percent of the records): the default
         // 2 MiB page cache made B-tree inserts re-read index pages, and
         // checkpointing every 1,000 WAL pages copied hot pages over and over.
-        // 32 MiB of cache and a 16 MiB WAL keep both bounded; durability is
+        // 32 MiB of cache and a WAL of 4,096 pages (64 MiB with 16 KiB
+        // pages) keep both bounded; durability is
         // unchanged (synchronous=FULL: every commit is fsynced).
         self.conn
             .execute_batch(
@@ -433,6 +434,16 @@ impl Store {
                 found: version,
                 supported,
             });
+        }
+        // A fresh store runs every step on empty tables; an existing one may
+        // rebuild a large `alerts` table (v6, v7), which takes a while.
+        if version > 0 && version < supported {
+            tracing::info!(
+                store = %self.path.display(),
+                from = version,
+                to = supported,
+                "upgrading the store's schema"
+            );
         }
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
             let tx = self.conn.transaction().map_err(|e| StoreError::Sqlite {
