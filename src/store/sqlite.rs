@@ -228,6 +228,17 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE alerts_v7 RENAME TO alerts;
     CREATE INDEX alerts_event_id_prefix ON alerts (substr(event_id, 1, 8));
     "#,
+    // v8: the eventID lookup index is bucketed by the event's hour. v7's
+    // index of eventID prefixes still put each alert on a random page: at
+    // about 18 bytes an entry it outgrows the 32 MiB page cache near two
+    // million alerts, which a year's backfill with a broad rule pack
+    // passes, and then every commit would rewrite a page per alert. Within
+    // an hour's bucket the inserts stay on a few pages. A lookup by eventID
+    // seeks each stored hour (`Store::find_alerts`).
+    r#"
+    DROP INDEX alerts_event_id_prefix;
+    CREATE INDEX alerts_event_id_by_hour ON alerts (substr(event_time, 1, 13), substr(event_id, 1, 8));
+    "#,
 ];
 
 /// A ledger row.
@@ -880,21 +891,32 @@ impl Store {
     /// Alerts by store id (all digits) or by eventID (one per rule).
     pub fn find_alerts(&self, key: &str) -> Result<Vec<StoredAlert>, StoreError> {
         let by_id = !key.is_empty() && key.bytes().all(|b| b.is_ascii_digit());
-        let sql = format!(
-            "SELECT {STORED_ALERT_COLUMNS} FROM alerts WHERE {} ORDER BY id",
-            // The prefix term lets SQLite use `alerts_event_id_prefix`
-            // (schema v7); the full comparison decides.
-            if by_id {
-                "id = ?1"
-            } else {
-                "substr(event_id, 1, 8) = substr(?1, 1, 8) AND event_id = ?1"
-            }
-        );
+        let sql = if by_id {
+            format!("SELECT {STORED_ALERT_COLUMNS} FROM alerts WHERE id = ?1 ORDER BY id")
+        } else {
+            format!("{EVENT_HOURS} SELECT {STORED_ALERT_COLUMNS} FROM alerts WHERE {BY_EVENT_ID} ORDER BY id")
+        };
         let mut st = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
         let rows = st.query_map([key], stored_alert).map_err(|e| self.err(e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
 }
+
+/// The distinct hours of stored events (`substr(event_time, 1, 13)`), one
+/// index seek each: a loose index scan over `alerts_event_id_by_hour`
+/// (schema v8), so a store of a year of alerts costs a lookup some 9,000
+/// seeks rather than a read of every row.
+const EVENT_HOURS: &str = "WITH RECURSIVE hours(h) AS ( \
+    SELECT (SELECT substr(event_time, 1, 13) FROM alerts ORDER BY substr(event_time, 1, 13) LIMIT 1) \
+    UNION ALL \
+    SELECT (SELECT substr(event_time, 1, 13) FROM alerts WHERE substr(event_time, 1, 13) > h \
+            ORDER BY substr(event_time, 1, 13) LIMIT 1) \
+    FROM hours WHERE h IS NOT NULL)";
+
+/// Alerts of eventID `?1`: in each stored hour, those whose eventID starts
+/// the same (a seek in `alerts_event_id_by_hour`), then the whole eventID.
+const BY_EVENT_ID: &str = "substr(event_time, 1, 13) IN (SELECT h FROM hours WHERE h IS NOT NULL) \
+    AND substr(event_id, 1, 8) = substr(?1, 1, 8) AND event_id = ?1";
 
 /// Page size of a new store (see `Store::configure`).
 const PAGE_SIZE: i64 = 16384;
@@ -936,8 +958,8 @@ mod tests {
         '2026-11-27T12:00:00Z', '{}', ?4)";
 
     #[test]
-    fn alerts_rebuilt_by_v6_and_v7_keep_rows_and_ids_and_are_keyed_by_time_first() {
-        for from in [5, 6] {
+    fn alerts_upgraded_from_v5_v6_v7_keep_rows_and_ids_are_keyed_by_time_and_found_by_event_id() {
+        for from in [5, 6, 7] {
             let dir = tempfile::tempdir().unwrap();
             {
                 let conn = store_at_version(dir.path(), from);
@@ -979,7 +1001,7 @@ mod tests {
             assert_eq!(
                 indexes,
                 vec![
-                    ("alerts_event_id_prefix".into(), false),
+                    ("alerts_event_id_by_hour".into(), false),
                     ("sqlite_autoindex_alerts_1".into(), true)
                 ]
             );
@@ -1002,10 +1024,23 @@ mod tests {
             };
             // `alerts show <eventID>` (find_alerts) and `alerts --since`
             // (list_alerts) each use an index rather than scan the table.
-            let by_event = plan(
-                "SELECT * FROM alerts WHERE substr(event_id, 1, 8) = substr('e-1', 1, 8) AND event_id = 'e-1' ORDER BY id",
+            let by_event = plan(&format!(
+                "{EVENT_HOURS} SELECT * FROM alerts WHERE {} ORDER BY id",
+                BY_EVENT_ID.replace("?1", "'e-1'")
+            ));
+            // A seek per stored hour (the first hour is the index's first
+            // entry), then a seek for the eventID's prefix in each.
+            assert!(
+                by_event.contains("SEARCH alerts USING INDEX alerts_event_id_by_hour (<expr>=? AND <expr>=?)"),
+                "{by_event}"
             );
-            assert!(by_event.contains("USING INDEX alerts_event_id_prefix"), "{by_event}");
+            assert!(
+                by_event
+                    .split("; ")
+                    .filter(|step| step.contains(" alerts"))
+                    .all(|step| step.contains("INDEX alerts_event_id_by_hour")),
+                "{by_event}"
+            );
             let by_time = plan(
                 "SELECT * FROM alerts WHERE 1 = 1 AND event_time >= '2026-10-01' ORDER BY event_time DESC, id DESC",
             );
@@ -1036,6 +1071,25 @@ mod tests {
                 .map(|a| a.alert.rule_name)
                 .collect();
             assert_eq!(found, ["root_account_usage", "other_rule"]);
+            // The same eventID in other hours (a correlation keyed by it, a
+            // re-timed copy) is found too; another eventID that starts with
+            // the same eight characters is not.
+            let at = |id: i64, rule: &str, event: &str, time: &str| {
+                conn.execute(
+                    &INSERT.replace("'2026-10-05T14:03:00Z'", &format!("'{time}'")),
+                    rusqlite::params![id, rule, event, None::<String>],
+                )
+                .unwrap();
+            };
+            at(20, "late_rule", "e-1", "2026-10-07T02:00:00Z");
+            at(21, "early_rule", "e-1", "2026-09-30T23:59:59Z");
+            at(22, "root_account_usage", "abcdefgh-1", "2026-10-05T14:03:00Z");
+            at(23, "root_account_usage", "abcdefgh-2", "2026-10-05T14:03:00Z");
+            let ids = |key: &str| -> Vec<i64> { store.find_alerts(key).unwrap().iter().map(|a| a.id).collect() };
+            assert_eq!(ids("e-1"), [7, 10, 20, 21]);
+            assert_eq!(ids("abcdefgh-2"), [23]);
+            assert_eq!(ids("abcdefgh"), Vec::<i64>::new());
+            assert_eq!(ids("no-such-event"), Vec::<i64>::new());
         }
     }
 }
