@@ -256,6 +256,53 @@ fn alerts_listing_filters_and_show() {
     assert_eq!(out.status.code(), Some(1));
 }
 
+/// `trailwatch alerts show 1 | head -3` panicked ("failed printing to
+/// stdout: Broken pipe", with a backtrace), and `alerts --format jsonl` and
+/// `query` piped into `head` printed "trailwatch: Broken pipe" and exited 2.
+/// Into a pipe nobody reads they now end as `cat` does: killed by SIGPIPE,
+/// nothing on stderr.
+#[test]
+fn analyst_commands_into_a_closed_pipe_end_quietly_instead_of_panicking() {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    use std::os::unix::process::ExitStatusExt;
+    let data = tempfile::tempdir().unwrap();
+    assert!(scan(data.path(), &[&repo().join("sample-logs")], &[]).status.success());
+    let data_dir = data.path().to_str().unwrap();
+    for args in [
+        &["alerts", "show", "1", "--data-dir", data_dir][..],
+        &["alerts", "--format", "jsonl", "--data-dir", data_dir],
+        &["alerts", "--data-dir", data_dir],
+        &["query", "SELECT * FROM alerts", "--data-dir", data_dir],
+        &["rules", "list"],
+    ] {
+        // A pipe whose read end is closed before the command starts: its
+        // first write fails, however little it prints.
+        let mut fds = [0; 2];
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        // SAFETY: both descriptors were just made by pipe(2) and are owned
+        // here only.
+        let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        drop(read);
+        let out = bin()
+            .args(args)
+            .env("RUST_BACKTRACE", "1")
+            .stdout(std::process::Stdio::from(write))
+            .output()
+            .unwrap();
+        let err = stderr(&out);
+        assert_eq!(
+            out.status.signal(),
+            Some(libc::SIGPIPE),
+            "{args:?}: {:?} {err}",
+            out.status
+        );
+        assert!(
+            !err.contains("panicked") && !err.contains("Broken pipe"),
+            "{args:?}: {err}"
+        );
+    }
+}
+
 /// `alerts show` on an alert whose raw event had been damaged in the
 /// database printed only `stored raw event is not JSON`: not which alert,
 /// and none of its other fields.

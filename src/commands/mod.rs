@@ -290,6 +290,22 @@ pub fn main() -> ExitCode {
         libc::umask(0o077);
     }
     let cli = Cli::parse();
+    // Analysts pipe these into `head` and `less`. Rust ignores SIGPIPE, so a
+    // reader that went away made `alerts show` panic in `println!` and the
+    // others report "Broken pipe" and exit 2; now they end as `cat` and
+    // `grep` do, silently, by the signal. Only commands that do no network
+    // I/O: with the default action, a socket write without MSG_NOSIGNAL
+    // anywhere in the AWS SDK's stack would kill a scan or the daemon
+    // instead of giving it a retriable error. (`scan` keeps its error,
+    // "writing alerts to stdout: Broken pipe", and its exit code 2: it
+    // stopped before its end, which a script should see.)
+    if matches!(cli.command, Command::Alerts(_) | Command::Query(_) | Command::Rules(_)) {
+        // SAFETY: no thread has started yet; this only restores the
+        // default action of one signal.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     init_logging(cli.log_format, cli.verbose);
     let result = match cli.command {
         Command::Scan(args) => scan::run(args),
