@@ -194,7 +194,9 @@ const MIGRATIONS: &[&str] = &[
     // de-duplicates: a duplicate delivery or a re-read object carries the
     // same eventTime text. It serves time filters, so alerts_event_time
     // goes; lookups by eventID get an index of the eventID's first eight
-    // characters, a fifth of the old key's size.
+    // characters, a fifth of the old key's size. The table is spelled out
+    // again rather than shared with v6: a migration is history, and must
+    // not change when a later one does.
     r#"
     CREATE TABLE alerts_v7 (
         id                  INTEGER PRIMARY KEY,
