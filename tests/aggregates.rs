@@ -369,6 +369,30 @@ fn readme_queries_work_as_written() {
     assert!(checked >= 3, "{checked}");
 }
 
+/// `trailwatch compact --data-dir <a mistyped path>` created an empty store
+/// there and reported "compacted 0 partitions" with exit code 0, as if the
+/// real store had been compacted.
+#[test]
+fn compact_on_a_mistyped_data_dir_reported_success_and_made_an_empty_store() {
+    let parent = tempfile::tempdir().unwrap();
+    let missing = parent.path().join("trailwatch-dta");
+    let out = run(bin().args(["compact", "--data-dir"]).arg(&missing));
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stderr(&out).trim_end(),
+        format!(
+            "trailwatch: cannot open the store: {}: no trailwatch store here (run `trailwatch scan` first, or pass --data-dir)",
+            missing.join("alerts.db").display()
+        )
+    );
+    assert!(!missing.exists(), "compact made {}", missing.display());
+    // A real store still compacts.
+    let data = tempfile::tempdir().unwrap();
+    assert!(scan(data.path(), &[&repo().join("sample-logs")], &[]).status.success());
+    let out = run(bin().args(["compact", "--data-dir"]).arg(data.path()));
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
 #[test]
 fn compaction_recorded_without_its_file_name_deleted_every_part() {
     // Bug: the pending compaction row was inserted and given its file name

@@ -14,7 +14,7 @@ pub struct CompactArgs {
 }
 
 pub fn run(args: CompactArgs) -> anyhow::Result<ExitCode> {
-    let mut store = Store::open(&args.data.data_dir).context("cannot open the store")?;
+    let mut store = Store::open_existing(&args.data.data_dir).context("cannot open the store")?;
     let aggs = Aggregates::new(&args.data.data_dir);
     // Anything still staged goes out first, so compaction sees it all.
     aggs.flush(&mut store).context("flushing aggregates")?;

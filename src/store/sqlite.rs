@@ -352,6 +352,18 @@ impl Store {
         Ok(store)
     }
 
+    /// [`open`](Self::open) for commands that maintain a store rather than
+    /// fill one (`compact`): a missing store is an error, not a new empty
+    /// one, so a mistyped `--data-dir` is reported instead of answered with
+    /// "compacted 0 partitions" and a fresh, empty data directory.
+    pub fn open_existing(data_dir: &Path) -> Result<Store, StoreError> {
+        let path = data_dir.join(DB_FILE);
+        if !path.exists() {
+            return Err(StoreError::Missing { path });
+        }
+        Store::open(data_dir)
+    }
+
     /// Opens an existing store read-only (for `alerts` and `query`).
     pub fn open_read_only(data_dir: &Path) -> Result<Store, StoreError> {
         let path = data_dir.join(DB_FILE);
