@@ -148,6 +148,18 @@ fn selection_lists_exactly_the_day_account_and_region_folders() {
     ];
     org.sort();
     assert_eq!(b.listed(&["--accounts", "333333333333"]), org);
+    // A backfill whose selection matches nothing says so (it printed only
+    // "backfilled 0 objects" and exited 0).
+    let data = tempfile::tempdir().unwrap();
+    let out = b.backfill(data.path(), &["--accounts", "999999999999"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            " WARN found no CloudTrail log objects under this URI for the selected accounts, regions and dates uri=s3://trail"
+        ),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(
         b.listed(&[
             "--from",

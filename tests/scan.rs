@@ -67,6 +67,35 @@ fn logs_to_a_pipe_carry_no_ansi_escapes() {
     assert!(!err.contains('\x1b'), "{err}");
 }
 
+/// A scan of a folder with no log files in it (a path one level off, an
+/// empty mount) printed "scanned 0 objects" and exited 0, with nothing to
+/// say that it found nothing.
+#[test]
+fn a_scan_that_finds_no_files_said_nothing_about_it() {
+    let data = tempfile::tempdir().unwrap();
+    let empty = tempfile::tempdir().unwrap();
+    let out = run(bin().args(["scan", "--data-dir"]).arg(data.path()).arg(empty.path()));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("scanned 0 objects"), "{err}");
+    assert!(
+        err.contains(&format!(
+            " WARN found no files to scan under these paths paths=[{:?}]",
+            empty.path()
+        )),
+        "{err}"
+    );
+    // A scan that finds files, even only ones it has seen, does not warn.
+    for _ in 0..2 {
+        let out = run(bin()
+            .args(["scan", "--data-dir"])
+            .arg(data.path())
+            .arg(repo().join("sample-logs")));
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert!(!stderr(&out).contains("found no files"), "{}", stderr(&out));
+    }
+}
+
 #[test]
 fn table_output_lists_the_planted_alerts() {
     let data = tempfile::tempdir().unwrap();

@@ -295,6 +295,14 @@ pub fn run(args: BackfillArgs) -> anyhow::Result<ExitCode> {
         total_alerts,
         started.elapsed().as_secs_f64(),
     );
+    // "backfilled 0 objects" alone reads like success; a prefix, account,
+    // region or date range that selects nothing should be visible.
+    if totals.objects == 0 && !stop.load(Ordering::SeqCst) {
+        tracing::warn!(
+            uri = %args.uri,
+            "found no CloudTrail log objects under this URI for the selected accounts, regions and dates"
+        );
+    }
     if stop.load(Ordering::SeqCst) {
         eprintln!("trailwatch: stopped early; run the same command again to continue");
         return Ok(ExitCode::from(130));

@@ -358,6 +358,11 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
 
     let total_alerts = store.alert_count()?;
     totals.report("scanned", "unchanged", total_alerts, started.elapsed().as_secs_f64());
+    // "scanned 0 objects" alone reads like success; a path one level off,
+    // or an empty mount, should be visible.
+    if totals.objects == 0 && !stop.load(Ordering::SeqCst) {
+        tracing::warn!(paths = ?args.paths, "found no files to scan under these paths");
+    }
     if stop.load(Ordering::SeqCst) {
         eprintln!("trailwatch: interrupted; run the same command again to continue");
         return Ok(ExitCode::from(130));
