@@ -523,3 +523,28 @@ fn a_panic_on_one_object_is_recorded_as_its_failure_and_the_run_goes_on() {
         ]
     );
 }
+
+/// `--data-dir` naming a file printed "cannot open the alert store:
+/// …: File exists (os error 17): File exists (os error 17)": mkdir's word,
+/// which reads as if all were well, and the cause twice (each error layer
+/// puts its source in its message and in `source()`, and the chain
+/// printed both).
+#[test]
+fn a_data_dir_that_is_a_file_was_reported_as_file_exists_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("alerts-data");
+    std::fs::write(&file, b"not a directory").unwrap();
+    let out = run(bin()
+        .args(["scan", "--data-dir"])
+        .arg(&file)
+        .arg(repo().join("sample-logs")));
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "trailwatch: cannot open the alert store: {}: exists and is not a directory\n",
+            file.display()
+        )
+    );
+    assert_eq!(std::fs::read(&file).unwrap(), b"not a directory");
+}

@@ -48,7 +48,13 @@ pub fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
         .create(dir)
         .map_err(|source| StoreError::Io {
             path: dir.to_owned(),
-            source,
+            // mkdir's own word for a data directory that is a file is
+            // "File exists", which reads as if all were well.
+            source: if dir.exists() && !dir.is_dir() {
+                std::io::Error::new(std::io::ErrorKind::NotADirectory, "exists and is not a directory")
+            } else {
+                source
+            },
         })
 }
 
