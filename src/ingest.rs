@@ -207,17 +207,7 @@ impl<R: std::io::Read> std::io::Read for NetReader<R> {
             Err(e) => {
                 // The whole chain: "streaming error" alone does not say
                 // whether the connection was cut or the stream stalled.
-                let mut reason = e.to_string();
-                let mut source = std::error::Error::source(&e);
-                while let Some(s) = source {
-                    let text = s.to_string();
-                    if !reason.contains(&text) {
-                        reason.push_str(": ");
-                        reason.push_str(&text);
-                    }
-                    source = s.source();
-                }
-                self.failed = Some(reason);
+                self.failed = Some(crate::error_text::chain_text(&e));
                 Err(e)
             }
         }

@@ -20,6 +20,7 @@ pub mod corpus;
 #[cfg(feature = "full")]
 pub mod daemon;
 pub mod decode;
+pub mod error_text;
 #[doc(hidden)]
 pub mod fuzz_harness;
 #[cfg(feature = "full")]

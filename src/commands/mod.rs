@@ -245,28 +245,10 @@ pub fn stop_on_interrupt(what: &'static str) -> std::sync::Arc<std::sync::atomic
 
 /// Errors that abort a command with exit code 2.
 fn fatal(e: anyhow::Error) -> ExitCode {
-    eprintln!("trailwatch: {}", chain_text(&e));
+    // Each cause once: `{:#}` printed a layer error's source twice
+    // (`…/data: File exists (os error 17): File exists (os error 17)`).
+    eprintln!("trailwatch: {}", trailwatch::error_text::chain_text(e.as_ref()));
     ExitCode::from(2)
-}
-
-/// The error and its causes joined with `: `, as anyhow's `{:#}` prints
-/// them, but without a cause that the text before it already ends with.
-/// The layers' errors carry their source in their own message, so that a
-/// logged error is whole, and expose it as `source()` too: `{:#}` printed
-/// it twice (`…/data: File exists (os error 17): File exists (os error 17)`).
-fn chain_text(e: &anyhow::Error) -> String {
-    let mut out = String::new();
-    for cause in e.chain() {
-        let text = cause.to_string();
-        if out.ends_with(&text) {
-            continue;
-        }
-        if !out.is_empty() {
-            out.push_str(": ");
-        }
-        out.push_str(&text);
-    }
-    out
 }
 
 fn init_logging(format: LogFormat, verbose: u8) {
